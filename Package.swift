@@ -1,0 +1,37 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Sheaf",
+    platforms: [.macOS(.v15)],
+    products: [
+        // MARK: - Public API
+        .library(name: "Sheaf", targets: ["Sheaf"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - System libraries
+        .systemLibrary(
+            name: "CHDF5", pkgConfig: "hdf5",
+            providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(
+            name: "CXXHash", pkgConfig: "libxxhash",
+            providers: [.apt(["libxxhash-dev"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
+
+        // MARK: - Implementation details
+        .target(name: "SheafHDF5", dependencies: ["CHDF5"]),
+
+        // MARK: - Public API
+        .target(name: "Sheaf", dependencies: ["SheafHDF5", "CXXHash", "CZlib"]),
+
+        // MARK: - Tests
+        .testTarget(name: "SheafTests", dependencies: ["Sheaf", "SheafHDF5"],
+                    resources: []),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,155 @@
+// Thin shims for the HDF5 macros and globals that do not import into Swift.
+#ifndef CHDF5_SHIM_H
+#define CHDF5_SHIM_H
+
+#include <hdf5.h>
+#include <string.h>
+
+static inline hid_t chdf5_p_default(void) { return H5P_DEFAULT; }
+static inline hid_t chdf5_e_default(void) { return H5E_DEFAULT; }
+static inline hid_t chdf5_f_obj_all_files(void) { return (hid_t)H5F_OBJ_ALL; }
+static inline unsigned chdf5_f_obj_all(void) { return H5F_OBJ_ALL; }
+static inline hid_t chdf5_s_all(void) { return H5S_ALL; }
+static inline size_t chdf5_t_variable(void) { return H5T_VARIABLE; }
+static inline haddr_t chdf5_haddr_undef(void) { return HADDR_UNDEF; }
+
+static inline unsigned chdf5_f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
+static inline unsigned chdf5_f_acc_trunc(void) { return H5F_ACC_TRUNC; }
+static inline unsigned chdf5_f_acc_excl(void) { return H5F_ACC_EXCL; }
+
+static inline hid_t chdf5_p_file_create(void) { return H5P_FILE_CREATE; }
+static inline hid_t chdf5_p_file_access(void) { return H5P_FILE_ACCESS; }
+static inline hid_t chdf5_p_group_create(void) { return H5P_GROUP_CREATE; }
+static inline hid_t chdf5_p_dataset_create(void) { return H5P_DATASET_CREATE; }
+static inline hid_t chdf5_p_link_create(void) { return H5P_LINK_CREATE; }
+
+static inline hid_t chdf5_t_std_i8le(void) { return H5T_STD_I8LE; }
+static inline hid_t chdf5_t_std_i16le(void) { return H5T_STD_I16LE; }
+static inline hid_t chdf5_t_std_i32le(void) { return H5T_STD_I32LE; }
+static inline hid_t chdf5_t_std_i64le(void) { return H5T_STD_I64LE; }
+static inline hid_t chdf5_t_std_u8le(void) { return H5T_STD_U8LE; }
+static inline hid_t chdf5_t_std_u16le(void) { return H5T_STD_U16LE; }
+static inline hid_t chdf5_t_std_u32le(void) { return H5T_STD_U32LE; }
+static inline hid_t chdf5_t_std_u64le(void) { return H5T_STD_U64LE; }
+static inline hid_t chdf5_t_ieee_f32le(void) { return H5T_IEEE_F32LE; }
+static inline hid_t chdf5_t_ieee_f64le(void) { return H5T_IEEE_F64LE; }
+static inline hid_t chdf5_t_c_s1(void) { return H5T_C_S1; }
+
+/// The file address of an object, stable for the life of the file: two links
+/// to one object give the same value. Hides the 1.10 / 1.12 API difference.
+static inline herr_t chdf5_object_address(hid_t obj, unsigned long long *out) {
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t info;
+    herr_t rc = H5Oget_info3(obj, &info, H5O_INFO_BASIC);
+    if (rc < 0) return rc;
+    haddr_t addr = 0; /* the native driver keeps the address in the token's first bytes */
+    memcpy(&addr, &info.token, sizeof(addr));
+    *out = (unsigned long long)addr;
+    return rc;
+#else
+    H5O_info_t info;
+    herr_t rc = H5Oget_info2(obj, &info, H5O_INFO_BASIC);
+    if (rc < 0) return rc;
+    *out = (unsigned long long)info.addr;
+    return rc;
+#endif
+}
+
+/// Number of attributes on an object.
+static inline long long chdf5_attribute_count(hid_t obj) {
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t info;
+    if (H5Oget_info3(obj, &info, H5O_INFO_NUM_ATTRS) < 0) return -1;
+#else
+    H5O_info_t info;
+    if (H5Oget_info2(obj, &info, H5O_INFO_NUM_ATTRS) < 0) return -1;
+#endif
+    return (long long)info.num_attrs;
+}
+
+typedef struct {
+    char *buffer;
+    size_t capacity;
+    size_t used;
+} chdf5_error_sink;
+
+static inline herr_t chdf5_error_walker(unsigned n, const H5E_error2_t *err, void *data) {
+    chdf5_error_sink *sink = (chdf5_error_sink *)data;
+    const char *desc = (err && err->desc) ? err->desc : "";
+    const char *func = (err && err->func_name) ? err->func_name : "";
+    if (sink->used + 1 >= sink->capacity) return 0;
+    int w = snprintf(sink->buffer + sink->used, sink->capacity - sink->used,
+                     "%s%s: %s", sink->used ? "; " : "", func, desc);
+    if (w > 0) {
+        sink->used += (size_t)w;
+        if (sink->used >= sink->capacity) sink->used = sink->capacity - 1;
+    }
+    (void)n;
+    return 0;
+}
+
+/// Writes HDF5's current error stack (innermost first) into `buffer` as one line
+/// and clears the stack. Returns the number of bytes written.
+static inline size_t chdf5_take_error_stack(char *buffer, size_t capacity) {
+    if (capacity == 0) return 0;
+    buffer[0] = 0;
+    chdf5_error_sink sink = { buffer, capacity, 0 };
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, chdf5_error_walker, &sink);
+    H5Eclear2(H5E_DEFAULT);
+    return sink.used;
+}
+
+/// Turns off HDF5's automatic printing of error stacks to stderr.
+static inline herr_t chdf5_silence_errors(void) {
+    return H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+/// The float16 file type h5py uses: IEEE half precision, little-endian.
+static inline hid_t chdf5_create_float16_type(void) {
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    if (t < 0) return t;
+    if (H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 || H5Tset_size(t, 2) < 0 ||
+        H5Tset_ebias(t, 15) < 0 || H5Tset_precision(t, 16) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+/// The bool file type h5py uses: an 8-bit signed enum {FALSE = 0, TRUE = 1}.
+static inline hid_t chdf5_create_bool_type(void) {
+    hid_t t = H5Tenum_create(H5T_STD_I8LE);
+    if (t < 0) return t;
+    signed char f = 0, tr = 1;
+    if (H5Tenum_insert(t, "FALSE", &f) < 0 || H5Tenum_insert(t, "TRUE", &tr) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+/// The complex file type h5py uses: a compound {r, i} of two IEEE floats.
+static inline hid_t chdf5_create_complex_type(int bits) {
+    hid_t part = bits == 64 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
+    size_t half = bits == 64 ? 4 : 8;
+    hid_t t = H5Tcreate(H5T_COMPOUND, half * 2);
+    if (t < 0) return t;
+    if (H5Tinsert(t, "r", 0, part) < 0 || H5Tinsert(t, "i", half, part) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+/// A variable-length UTF-8 string type, as h5py writes `str` attributes.
+static inline hid_t chdf5_create_vlen_utf8_type(void) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return t;
+    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+#endif

@@ -1,0 +1,85 @@
+/// The names and rules of the on-disk layout (Spec/FORMAT.md, "Layout").
+public enum FormatLayout {
+    /// Root attribute naming the format; its value is ``formatName``.
+    public static let formatAttribute = "sheaf_format"
+    public static let formatName = "sheaf"
+    /// Root attribute with the format version, `"MAJOR.MINOR"`.
+    public static let versionAttribute = "sheaf_version"
+    /// Root attribute with the kind: `tensor`, `list` or `dict`.
+    public static let kindAttribute = "sheaf_kind"
+    /// Root attribute naming the checksum algorithm.
+    public static let checksumAttribute = "sheaf_checksum"
+    /// Dataset attribute with the tensor's dtype name.
+    public static let dtypeAttribute = "sheaf_dtype"
+    /// Attribute names starting with this are reserved for the format.
+    public static let reservedPrefix = "sheaf_"
+    /// The group holding one dataset (or hard link) per key.
+    public static let tensorsGroup = "tensors"
+    /// The dataset holding the JSON index.
+    public static let indexDataset = "_sheaf_index"
+
+    public static let majorVersion = 1
+    public static let minorVersion = 0
+    public static var version: String { "\(majorVersion).\(minorVersion)" }
+
+    /// Raw data of contiguous datasets starts at a multiple of this.
+    public static let alignment = 64
+    /// The largest index a reader accepts.
+    public static let maxIndexBytes = 512 << 20
+    /// The most tensors a reader accepts in one file.
+    public static let maxTensors = 10_000_000
+
+    /// The HDF5 link name for `key`: `%` becomes `%25`, `/` becomes `%2F`, and
+    /// the key `.` becomes `%2E`. Empty keys and keys with NUL are refused.
+    public static func linkName(for key: String) throws(SheafError) -> String {
+        guard !key.isEmpty else { throw SheafError(.invalidKey, key: key, "empty keys are not allowed") }
+        guard !key.utf8.contains(0) else {
+            throw SheafError(.invalidKey, key: key, "keys must not contain NUL bytes")
+        }
+        if key == "." { return "%2E" }
+        if !key.utf8.contains(where: { $0 == 0x25 || $0 == 0x2F }) { return key }
+        var name = ""
+        for character in key.unicodeScalars {
+            switch character {
+            case "%": name += "%25"
+            case "/": name += "%2F"
+            default: name.unicodeScalars.append(character)
+            }
+        }
+        return name
+    }
+}
+
+/// The kinds of content a Sheaf file holds.
+public enum SheafKind: String, Sendable, Codable, CaseIterable {
+    /// One tensor, under the key `"0"`.
+    case tensor
+    /// An ordered list of tensors, under the keys `"0"`, `"1"`, ….
+    case list
+    /// An ordered state dict.
+    case dict
+}
+
+/// How a tensor's data is stored in the file.
+public enum StorageKind: String, Sendable, Codable {
+    case contiguous
+    /// Chunked, shuffle then deflate.
+    case deflate
+}
+
+/// One entry of the index (Spec/FORMAT.md, "Index").
+struct IndexEntry: Codable, Equatable {
+    var key: String
+    var dtype: String
+    var shape: [Int]
+    var nbytes: Int
+    var offset: Int?
+    var storage: String
+    var checksum: String
+    var tied_to: String?
+    var metadata: Bool
+}
+
+struct IndexDocument: Codable, Equatable {
+    var tensors: [IndexEntry]
+}

@@ -1,0 +1,125 @@
+import SheafHDF5
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension SheafFile {
+    /// Reads the tensor stored under `key`.
+    ///
+    /// - Parameter verifyChecksum: check the data against the index's checksum
+    ///   (the default); pass `false` only to skip the cost on trusted files.
+    /// - Throws: ``SheafError``: `keyNotFound`, `dtypeMismatch`, `shapeMismatch`,
+    ///   `checksumMismatch`, `invalidIndex`, `io`, `hdf5`.
+    /// - Complexity: O(bytes of this tensor), independent of the file's size.
+    public func tensor(_ key: String, verifyChecksum: Bool = true) throws(SheafError) -> Tensor {
+        try read(try entry(key), verifyChecksum: verifyChecksum)
+    }
+
+    /// The user metadata of the tensor under `key`.
+    public func metadata(for key: String) throws(SheafError) -> Metadata {
+        let entry = try entry(key)
+        guard entry.hasMetadata else { return [:] }
+        return try guarded(key) { () throws -> Metadata in
+            let name = try FormatLayout.linkName(for: key)
+            let group = try file.root().openGroup(FormatLayout.tensorsGroup)
+            let dataset = try group.openDataset(name)
+            let names = try HDF5Attributes.names(of: dataset.id, path: dataset.path)
+            return try Self.readMetadata(dataset.id, names: names, path: path, key: key)
+        }
+    }
+
+    /// Every tensor, in key order, as a state dict with the file's metadata.
+    /// Tied keys share one storage.
+    /// - Complexity: O(total bytes).
+    public func stateDict(verifyChecksums: Bool = true) throws(SheafError) -> StateDict {
+        var result = StateDict()
+        var loaded: [String: Tensor] = [:]
+        for entry in entries {
+            if let owner = entry.tiedTo, let tensor = loaded[owner] {
+                result[entry.key] = tensor
+                continue
+            }
+            let tensor = try read(entry, verifyChecksum: verifyChecksums)
+            loaded[entry.key] = tensor
+            result[entry.key] = tensor
+        }
+        result.metadata = metadata
+        return result
+    }
+
+    func read(_ entry: Entry, verifyChecksum: Bool) throws(SheafError) -> Tensor {
+        var tensor = try guarded(entry.key) { () throws -> Tensor in
+            let name = try FormatLayout.linkName(for: entry.key)
+            let group = try file.root().openGroup(FormatLayout.tensorsGroup)
+            guard try group.contains(name) else {
+                throw SheafError(.invalidIndex, "the index lists this key but /\(FormatLayout.tensorsGroup)/\(name) does not exist")
+            }
+            let dataset = try group.openDataset(name)
+            let info = try dataset.datatype().describe()
+            guard entry.dtype.matches(info) else {
+                throw SheafError(.dtypeMismatch, "index says \(entry.dtype), but the dataset's HDF5 type (\(info.size)-byte \(info.typeClass)) does not hold \(entry.dtype)")
+            }
+            guard let shape = try dataset.shape(), shape == entry.shape else {
+                throw SheafError(.shapeMismatch, "index says shape \(entry.shape), dataset has shape \(String(describing: try dataset.shape()))")
+            }
+            let storage = TensorStorage(byteCount: entry.byteCount)
+            if let offset = entry.offset {
+                let (layout, _) = try dataset.layout()
+                let actual = try dataset.offset()
+                guard layout == .contiguous, entry.dtype.isCanonical(info), actual == UInt64(offset) else {
+                    throw SheafError(.invalidIndex, "index says contiguous little-endian data at offset \(offset), dataset is \(layout) at offset \(actual.map(String.init) ?? "none")")
+                }
+                try readBytes(into: storage.mutableBytes, at: offset)
+            } else if entry.byteCount > 0 {
+                let memoryType = try entry.dtype.hdf5Type()
+                try dataset.read(into: storage.mutableBytes, as: memoryType)
+            }
+            var tensor = Tensor(dtype: entry.dtype, shape: entry.shape, storage: storage)
+            if entry.hasMetadata {
+                let names = try HDF5Attributes.names(of: dataset.id, path: dataset.path)
+                tensor.metadata = try Self.readMetadata(dataset.id, names: names, path: path, key: entry.key)
+            }
+            return tensor
+        }
+        if entry.dtype == .bool {
+            // HDF5 converts enum values by name; anything but 0/1 cannot come back.
+            tensor.withUnsafeMutableBytes { bytes in
+                for i in 0..<bytes.count where bytes[i] > 1 { bytes[i] = 1 }
+            }
+        }
+        if verifyChecksum {
+            let found = tensor.withUnsafeBytes { checksumAlgorithm.digest($0) }
+            guard found == entry.checksum else {
+                throw SheafError(.checksumMismatch, file: path, key: entry.key,
+                                 "\(checksumAlgorithm.rawValue) checksum mismatch: index says \(checksumAlgorithm.format(entry.checksum)), data gives \(checksumAlgorithm.format(found))")
+            }
+        }
+        return tensor
+    }
+
+    /// Reads exactly `buffer.count` bytes at `offset`.
+    func readBytes(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(SheafError) {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SheafError(.io, "read of \(buffer.count) bytes at offset \(offset) failed: \(errnoText())")
+            }
+            if n == 0 {
+                throw SheafError(.invalidFile, "file ends inside the data at offset \(offset) (\(buffer.count) bytes)")
+            }
+            done += n
+        }
+    }
+
+    /// Runs `body`, attaching this file and `key` to whatever it throws.
+    func guarded<R>(_ key: String?, _ body: () throws -> R) throws(SheafError) -> R {
+        do { return try body() }
+        catch let error as SheafError { throw error.with(file: path, key: key) }
+        catch let error as HDF5Error { throw SheafError.hdf5(error, file: path, key: key) }
+        catch { throw SheafError(.io, file: path, key: key, "\(error)") }
+    }
+}

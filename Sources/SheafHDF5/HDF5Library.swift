@@ -1,0 +1,67 @@
+import CHDF5
+import Synchronization
+
+/// The one funnel every libhdf5 call goes through.
+///
+/// libhdf5 is not safe to call from several threads at once in every build, and its
+/// error stack is global in the serial build, so each call runs under one
+/// process-wide lock, and a failure's error stack is read and cleared before the
+/// lock is released. HDF5's automatic printing to stderr is turned off once.
+public enum HDF5Library {
+    private static let lock: Mutex<Bool> = Mutex(false)
+
+    /// Runs `body` (one C call) under the lock; `failed` says whether its result
+    /// means failure, in which case the error stack becomes an ``HDF5Error``.
+    @inline(__always)
+    public static func call<R>(
+        _ operation: String, _ object: @autoclosure () -> String,
+        failed: (R) -> Bool, _ body: () -> R
+    ) throws(HDF5Error) -> R {
+        let outcome: Result<R, HDF5Error> = lock.withLock { initialized in
+            if !initialized {
+                _ = H5open()
+                _ = chdf5_silence_errors()
+                initialized = true
+            }
+            let value = body()
+            if failed(value) {
+                return .failure(HDF5Error(
+                    operation: operation, object: object(), message: takeErrorStack()))
+            }
+            return .success(value)
+        }
+        return try outcome.get()
+    }
+
+    /// A call returning `hid_t`, `herr_t`, `htri_t` or another signed status, where
+    /// a negative value means failure.
+    @inline(__always)
+    @discardableResult
+    public static func call<R: SignedInteger>(
+        _ operation: String, _ object: @autoclosure () -> String, _ body: () -> R
+    ) throws(HDF5Error) -> R {
+        try call(operation, object(), failed: { $0 < 0 }, body)
+    }
+
+    private static func takeErrorStack() -> String {
+        var buffer = [CChar](repeating: 0, count: 2048)
+        let used = buffer.withUnsafeMutableBufferPointer {
+            chdf5_take_error_stack($0.baseAddress!, $0.count)
+        }
+        return String(decoding: buffer[..<used].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The number of open HDF5 objects of every kind in every file; used by tests
+    /// to prove that handles are not leaked.
+    public static func openObjectCount() throws(HDF5Error) -> Int {
+        Int(try call("H5Fget_obj_count", "*") {
+            H5Fget_obj_count(chdf5_f_obj_all_files(), chdf5_f_obj_all())
+        })
+    }
+
+    /// Whether the file at `path` starts with an HDF5 signature (at offset 0, 512,
+    /// 1024, …). Returns `false` for files that are not HDF5.
+    public static func isHDF5(path: String) throws(HDF5Error) -> Bool {
+        try call("H5Fis_hdf5", path) { H5Fis_hdf5(path) } > 0
+    }
+}

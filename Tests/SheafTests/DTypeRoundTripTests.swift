@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+@testable import Sheaf
+
+/// Bytes for every dtype, including NaNs, infinities, subnormals and extreme values.
+func sampleTensor(_ dtype: DType, shape: [Int], seed: UInt64 = 1) throws -> Tensor {
+    var generator = SeededGenerator(seed: seed)
+    return try Tensor(dtype: dtype, shape: shape) { bytes in
+        for i in 0..<bytes.count { bytes[i] = UInt8.random(in: 0...255, using: &generator) }
+        if dtype == .bool { for i in 0..<bytes.count { bytes[i] &= 1 } }
+    }
+}
+
+@Suite("Every dtype and shape class round-trips bit-exactly")
+struct DTypeRoundTripTests {
+    @Test("dtype", arguments: DType.allCases)
+    func dtype(_ dtype: DType) throws {
+        let folder = try TemporaryFolder()
+        var sd = StateDict()
+        sd["scalar"] = try sampleTensor(dtype, shape: [])
+        sd["empty"] = try sampleTensor(dtype, shape: [0, 3])
+        sd["vector"] = try sampleTensor(dtype, shape: [17])
+        sd["matrix"] = try sampleTensor(dtype, shape: [5, 7])
+        sd["rank32"] = try sampleTensor(dtype, shape: Array(repeating: 1, count: 30) + [2, 3])
+        for options in [SaveOptions(), SaveOptions(compression: .deflate(level: 4)), SaveOptions(checksum: .crc32)] {
+            let path = folder.file("\(dtype)-\(options.compression)-\(options.checksum).sheaf")
+            try sd.save(to: path, options: options)
+            let loaded = try StateDict(contentsOf: path)
+            #expect(loaded == sd)
+            let file = try SheafFile(path: path)
+            #expect(try file.entry("matrix").storage == (options.compression == .none ? .contiguous : .deflate))
+        }
+    }
+
+    @Test("contiguous data is aligned to 64 bytes and the index offsets are right")
+    func alignment() throws {
+        let folder = try TemporaryFolder()
+        var sd = StateDict()
+        for i in 0..<50 { sd["t\(i)"] = try sampleTensor(.float32, shape: [i + 1], seed: UInt64(i)) }
+        try sd.save(to: folder.file("a.sheaf"))
+        let file = try SheafFile(path: folder.file("a.sheaf"))
+        let raw = try Data(contentsOf: URL(fileURLWithPath: folder.file("a.sheaf")))
+        for entry in file.entries {
+            let offset = try #require(entry.offset)
+            #expect(offset % 64 == 0, "\(entry.key) at \(offset)")
+            let bytes = raw[offset..<(offset + entry.byteCount)]
+            #expect(sd[entry.key]!.withUnsafeBytes { Data($0) } == bytes)
+        }
+    }
+
+    @Test("float conversions round to nearest even")
+    func conversions() throws {
+        // bfloat16: 1 + 2^-8 is a tie between 1 and 1 + 2^-7: goes to even (1).
+        #expect(FloatFormats.floatToBFloat16(1 + 0x1p-8) == 0x3F80)
+        #expect(FloatFormats.floatToBFloat16(1 + 0x1p-8 + 0x1p-20) == 0x3F81)
+        #expect(FloatFormats.floatToBFloat16(-2.5) == 0xC020)
+        // float16
+        #expect(FloatFormats.floatToFloat16(65504) == 0x7BFF)
+        #expect(FloatFormats.floatToFloat16(65520) == 0x7C00)
+        #expect(FloatFormats.floatToFloat16(0x1p-24) == 0x0001)
+        #expect(FloatFormats.floatToFloat16(1 + 0x1p-11) == 0x3C00)
+        for bits in UInt16(0)...UInt16(0xFFFF) {
+            let value = FloatFormats.float16ToFloat(bits)
+            if value.isNaN { continue }
+            #expect(FloatFormats.floatToFloat16(value) == bits)
+        }
+        // float8 e4m3fn: max 448, no infinity, overflow to NaN like PyTorch.
+        #expect(FloatFormats.float8E4M3FNToFloat(0x7E) == 448)
+        #expect(FloatFormats.floatToFloat8E4M3FN(448) == 0x7E)
+        #expect(FloatFormats.floatToFloat8E4M3FN(464) == 0x7E)
+        #expect(FloatFormats.floatToFloat8E4M3FN(470) == 0x7F)
+        #expect(FloatFormats.float8E4M3FNToFloat(0x01) == 0x1p-9)
+        #expect(FloatFormats.floatToFloat8E4M3FN(-0.0) == 0x80)
+        // float8 e5m2: max 57344, has infinity.
+        #expect(FloatFormats.float8E5M2ToFloat(0x7B) == 57344)
+        #expect(FloatFormats.float8E5M2ToFloat(0x7C) == .infinity)
+        #expect(FloatFormats.floatToFloat8E5M2(1e9) == 0x7C)
+        for code in UInt8(0)...UInt8(255) {
+            let a = FloatFormats.float8E4M3FNToFloat(code), b = FloatFormats.float8E5M2ToFloat(code)
+            if !a.isNaN { #expect(FloatFormats.floatToFloat8E4M3FN(a) == code) }
+            if !b.isNaN { #expect(FloatFormats.floatToFloat8E5M2(b) == code) }
+        }
+        let t = try Tensor(shape: [3], scalars: [Float(1), 2.5, -3]).converted(to: .bfloat16).converted(to: .float32)
+        #expect(try t.scalars(as: Float.self) == [1, 2.5, -3])
+    }
+}
