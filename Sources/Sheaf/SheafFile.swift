@@ -170,7 +170,7 @@ public struct SheafFile: ~Copyable {
         entries.reserveCapacity(document.tensors.count)
         for raw in document.tensors {
             let key = raw.key
-            _ = try FormatLayout.linkName(for: key)  // refuses empty and NUL keys
+            do { _ = try FormatLayout.linkName(for: key) } catch { throw error.with(file: path, key: key) }
             guard positions[key] == nil else {
                 throw SheafError(.invalidIndex, file: path, key: key, "duplicate key in the index")
             }

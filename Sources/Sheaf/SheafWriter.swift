@@ -15,7 +15,7 @@ enum SheafWriter {
             guard seen.insert(key).inserted else {
                 throw SheafError(.invalidKey, file: path, key: key, "duplicate key")
             }
-            names.append(try FormatLayout.linkName(for: key).self)
+            do { names.append(try FormatLayout.linkName(for: key)) } catch { throw error.with(file: path, key: key) }
         }
         try validate(metadata, file: path, key: nil)
         for (key, tensor) in entries { try validate(tensor.metadata, file: path, key: key) }

@@ -22,7 +22,7 @@ let repositoryRoot: String = {
     return url.path
 }()
 
-func fixture(_ relative: String) -> String { repositoryRoot + "/Fixtures/" + relative }
+func fixturePath(_ relative: String) -> String { repositoryRoot + "/Fixtures/" + relative }
 
 /// Expects `body` to throw a SheafError with `code`; returns it.
 @discardableResult

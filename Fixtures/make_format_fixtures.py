@@ -1,0 +1,410 @@
+"""Writes the format conformance fixtures of Spec/FORMAT.md with h5py alone.
+
+Every valid file here is written by a third party (h5py + numpy + xxhash)
+following the spec, to prove Sheaf can be written without this project. Every
+invalid file breaks exactly one rule. `format/manifest.json` describes each file:
+for valid ones the content (dtype, shape, logical bytes in hex, metadata), for
+invalid ones the error a reader (stage "open"/"load") or verifier (stage
+"verify") must raise.
+
+Run through Fixtures/make_fixtures.sh, which sets up the virtual environment.
+"""
+import json
+import os
+import shutil
+import sys
+import zlib
+
+import h5py
+import numpy as np
+import xxhash
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "format")
+MANIFEST = []
+
+BOOL = h5py.enum_dtype({"FALSE": 0, "TRUE": 1}, basetype=np.int8)
+DTYPES = {
+    # name: (numpy dtype in the file, how to make sample values)
+    "bool": np.dtype(bool),
+    "uint8": np.dtype("<u1"), "uint16": np.dtype("<u2"), "uint32": np.dtype("<u4"), "uint64": np.dtype("<u8"),
+    "int8": np.dtype("<i1"), "int16": np.dtype("<i2"), "int32": np.dtype("<i4"), "int64": np.dtype("<i8"),
+    "float16": np.dtype("<f2"), "float32": np.dtype("<f4"), "float64": np.dtype("<f8"),
+    "complex64": np.dtype("<c8"), "complex128": np.dtype("<c16"),
+    "bfloat16": np.dtype("<u2"), "float8_e4m3fn": np.dtype("<u1"), "float8_e5m2": np.dtype("<u1"),
+}
+
+
+def link_name(key):
+    return "%2E" if key == "." else key.replace("%", "%25").replace("/", "%2F")
+
+
+def logical_bytes(array):
+    a = np.ascontiguousarray(array)
+    if a.dtype.kind == "b":
+        return a.astype(np.uint8).tobytes()
+    return a.astype(a.dtype.newbyteorder("<")).tobytes()
+
+
+def checksum(algorithm, raw):
+    if algorithm == "xxh3-64":
+        return "%016x" % xxhash.xxh3_64_intdigest(raw)
+    return "%08x" % (zlib.crc32(raw) & 0xFFFFFFFF)
+
+
+def sample(dtype_name, shape, seed):
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(shape)) if shape else 1
+    dt = DTYPES[dtype_name]
+    if dtype_name == "bool":
+        values = rng.integers(0, 2, n).astype(bool)
+    elif dt.kind in "iu":
+        info = np.iinfo(dt)
+        values = rng.integers(info.min, info.max, n, dtype=dt, endpoint=True)
+    elif dt.kind == "f":
+        values = rng.standard_normal(n).astype(dt) * 100
+        if n >= 4:
+            values[:4] = [np.inf, -np.inf, np.nan, -0.0]
+    else:
+        values = (rng.standard_normal(n) + 1j * rng.standard_normal(n)).astype(dt)
+    return values.reshape(shape)
+
+
+def meta_json(value):
+    if isinstance(value, bool):
+        return {"type": "bool", "value": value}
+    if isinstance(value, int):
+        return {"type": "int", "value": value}
+    if isinstance(value, float):
+        return {"type": "float", "value": value}
+    if isinstance(value, str):
+        return {"type": "string", "value": value}
+    assert isinstance(value, list)
+    inner = meta_json(value[0])["type"] if value else "string"
+    return {"type": "list[%s]" % inner, "value": value}
+
+
+def write_attr(obj, name, value):
+    if isinstance(value, bool):
+        obj.attrs.create(name, np.int8(value), dtype=BOOL)
+    elif isinstance(value, int):
+        obj.attrs.create(name, value, dtype="<i8")
+    elif isinstance(value, float):
+        obj.attrs.create(name, value, dtype="<f8")
+    elif isinstance(value, str):
+        obj.attrs.create(name, value, dtype=h5py.string_dtype("utf-8"))
+    elif value and isinstance(value[0], bool):
+        obj.attrs.create(name, np.array(value, dtype=np.int8), dtype=BOOL)
+    elif value and isinstance(value[0], int):
+        obj.attrs.create(name, np.array(value, dtype="<i8"))
+    elif value and isinstance(value[0], float):
+        obj.attrs.create(name, np.array(value, dtype="<f8"))
+    else:
+        obj.attrs.create(name, value, dtype=h5py.string_dtype("utf-8"))
+
+
+class Writer:
+    """Writes one Sheaf file the way the spec says, with hooks to break rules."""
+
+    def __init__(self, name, kind="dict", algorithm="xxh3-64", version="1.0", fmt="sheaf"):
+        self.path = os.path.join(OUT, name)
+        self.f = h5py.File(self.path, "w", alignment_threshold=1, alignment_interval=64, libver="earliest")
+        self.kind, self.algorithm = kind, algorithm
+        for attr, value in (("sheaf_format", fmt), ("sheaf_version", version), ("sheaf_kind", kind),
+                            ("sheaf_checksum", algorithm)):
+            if value is not None:
+                self.f.attrs.create(attr, value, dtype=h5py.string_dtype("utf-8"))
+        self.group = self.f.create_group("tensors")
+        self.index = []
+        self.expected = []
+
+    def add(self, key, dtype_name, array, storage="contiguous", tied_to=None, metadata=None, file_dtype=None,
+            record_offset=True):
+        name = link_name(key)
+        raw = logical_bytes(array)
+        if tied_to is not None:
+            self.group[name] = self.group[link_name(tied_to)]
+            owner = next(e for e in self.index if e["key"] == tied_to)
+            entry = dict(owner, key=key, tied_to=tied_to)
+            self.index.append(entry)
+            self.expected.append(dict(next(e for e in self.expected if e["key"] == tied_to), key=key, tied_to=tied_to))
+            return entry
+        kwargs = {}
+        if storage == "deflate":
+            kwargs = dict(chunks=True, shuffle=True, compression="gzip", compression_opts=4)
+        dt = file_dtype if file_dtype is not None else (BOOL if dtype_name == "bool" else DTYPES[dtype_name])
+        data = array.astype(np.int8) if dtype_name == "bool" else array
+        ds = self.group.create_dataset(name, data=data, dtype=dt, track_times=False, **kwargs)
+        ds.attrs.create("sheaf_dtype", dtype_name, dtype=h5py.string_dtype("utf-8"))
+        for mk, mv in sorted((metadata or {}).items()):
+            write_attr(ds, mk, mv)
+        offset = ds.id.get_offset()
+        def little(dt):
+            if dt.fields:
+                return all(little(f[0]) for f in dt.fields.values())
+            return dt.byteorder in ("<", "|", "=")
+        canonical = file_dtype is None or little(file_dtype)
+        entry = {
+            "key": key, "dtype": dtype_name, "shape": list(array.shape), "nbytes": len(raw),
+            "storage": storage,
+            "offset": offset if (storage == "contiguous" and len(raw) and record_offset and canonical) else None,
+            "checksum": checksum(self.algorithm, raw), "tied_to": None, "metadata": bool(metadata),
+        }
+        self.index.append(entry)
+        self.expected.append({"key": key, "dtype": dtype_name, "shape": list(array.shape), "hex": raw.hex(),
+                              "tied_to": None,
+                              "metadata": {k: meta_json(v) for k, v in (metadata or {}).items()}})
+        return entry
+
+    def close(self, rule, valid=True, error=None, stage="open", metadata=None, index=None, raw_index=None):
+        for mk, mv in sorted((metadata or {}).items()):
+            write_attr(self.f, mk, mv)
+        if raw_index is None:
+            raw_index = json.dumps({"tensors": self.index if index is None else index},
+                                   sort_keys=True, separators=(",", ":")).encode()
+        if raw_index is not False:
+            self.f.create_dataset("_sheaf_index", data=np.frombuffer(raw_index, dtype=np.uint8), track_times=False)
+        self.f.close()
+        record = {"path": os.path.relpath(self.path, OUT), "writer": "h5py", "rule": rule, "valid": valid}
+        if valid:
+            record.update(kind=self.kind, tensors=self.expected,
+                          metadata={k: meta_json(v) for k, v in (metadata or {}).items()})
+        else:
+            record.update(error=error, stage=stage)
+        MANIFEST.append(record)
+
+
+def valid_fixtures():
+    w = Writer("valid/all_dtypes.sheaf")
+    for i, name in enumerate(DTYPES):
+        w.add(name, name, sample(name, (3, 4), i))
+    w.close("§5 every dtype in its HDF5 type, xxh3-64 checksums, h5py as the writer")
+
+    w = Writer("valid/all_dtypes_crc32.sheaf", algorithm="crc32")
+    for i, name in enumerate(DTYPES):
+        w.add(name, name, sample(name, (5,), 100 + i))
+    w.close("§9 crc32 checksums")
+
+    w = Writer("valid/shapes.sheaf")
+    w.add("scalar", "float64", np.array(2.5))
+    w.add("empty", "float32", np.zeros((0, 3), dtype="<f4"))
+    w.add("empty_rank1", "int64", np.zeros((0,), dtype="<i8"))
+    w.add("rank32", "int16", sample("int16", tuple([1] * 30 + [2, 3]), 7))
+    w.close("§4 0-d scalars, zero-length dimensions, rank 32")
+
+    w = Writer("valid/tensor_kind.sheaf", kind="tensor")
+    w.add("0", "int64", np.arange(4, dtype="<i8"))
+    w.close("§3 kind tensor: one entry under key 0")
+
+    w = Writer("valid/list_kind.sheaf", kind="list")
+    w.add("0", "int64", np.arange(4, dtype="<i8"))
+    w.add("1", "float32", np.zeros(4, dtype="<f4"))
+    w.add("2", "float32", np.zeros((0,), dtype="<f4"))
+    w.close("§3 kind list: keys 0..n-1 in order")
+
+    w = Writer("valid/empty_dict.sheaf")
+    w.close("§3 a dict with no entries")
+
+    w = Writer("valid/key_order_and_names.sheaf")
+    for i, key in enumerate(["z.weight", "a.bias", "layers.0.weight", "encoder/attn.q", "100%", ".", "..",
+                             "é-ключ-键", " spaced key ", "%2F"]):
+        w.add(key, "float32", sample("float32", (2,), 300 + i))
+    w.close("§3 §4 insertion order kept; keys with '/', '%', '.', non-ASCII map to link names")
+
+    big = {"float32": np.dtype(">f4"), "int64": np.dtype(">i8"), "float16": np.dtype(">f2"),
+           "uint16": np.dtype(">u2"), "float64": np.dtype(">f8")}
+    w = Writer("valid/big_endian.sheaf")
+    for i, (name, dt) in enumerate(big.items()):
+        w.add(name, name, sample(name, (4, 3), 400 + i), file_dtype=dt)
+    ct = np.dtype([("r", ">f4"), ("i", ">f4")])
+    values = sample("complex64", (3,), 450)
+    w.add("complex64", "complex64", values, file_dtype=ct)
+    w.close("§5 readers accept big-endian types (offset null: not the canonical type)")
+
+    w = Writer("valid/tied.sheaf")
+    emb = sample("float32", (8, 4), 500)
+    w.add("embedding.weight", "float32", emb)
+    w.add("encoder.bias", "float32", sample("float32", (4,), 501))
+    w.add("lm_head.weight", "float32", emb, tied_to="embedding.weight")
+    w.add("other", "float32", emb.copy())
+    w.close("§7 tied keys are hard links to one dataset; equal values in another dataset stay untied")
+
+    w = Writer("valid/metadata.sheaf")
+    w.add("w", "float32", sample("float32", (2, 2), 600),
+          metadata={"note": "hello", "step": 7, "scale": 0.5, "frozen": True,
+                    "names": ["a", "b"], "dims": [1, 2, 3], "weights": [0.25, 0.5], "mask": [True, False]})
+    w.add("v", "int32", sample("int32", (2,), 601))
+    w.close("§10 typed metadata on the file and on tensors",
+            metadata={"epoch": 3, "lr": 0.001, "name": "mlp", "converged": False, "tags": ["x", "y"],
+                      "sizes": [20, 256, 10], "losses": [1.5, 0.75], "flags": [True, True], "empty_strings": []})
+
+    w = Writer("valid/deflate.sheaf")
+    w.add("zeros", "float32", np.zeros((64, 64), dtype="<f4"), storage="deflate")
+    w.add("random", "float64", sample("float64", (33, 17), 700), storage="deflate")
+    w.add("bf16", "bfloat16", sample("bfloat16", (100,), 701), storage="deflate")
+    w.close("§6 chunked storage with shuffle + deflate")
+
+    w = Writer("valid/newer_minor_with_extras.sheaf", version="1.7")
+    w.add("x", "float32", sample("float32", (3,), 800))
+    w.f.create_group("extra_group").create_dataset("ignored", data=np.arange(3))
+    w.f.attrs["unknown_compound_attr"] = np.zeros(1, dtype=[("a", "<i4"), ("b", "<f4")])
+    w.f.attrs["sheaf_future_thing"] = "ignored"
+    index = [dict(e, future_member={"nested": True}) for e in w.index]
+    w.close("§2 §11 a newer minor version and unknown objects, attributes and index members are ignored",
+            index=index)
+
+    w = Writer("valid/no_offsets.sheaf")
+    w.add("a", "float32", sample("float32", (10,), 900), record_offset=False)
+    w.add("b", "int8", sample("int8", (10,), 901), record_offset=False)
+    w.close("§8 offset is optional; readers then read through HDF5")
+
+
+def invalid_fixtures():
+    def simple(name, **kwargs):
+        w = Writer(name, **kwargs)
+        w.add("x", "float32", sample("float32", (2, 3), 1000))
+        return w
+
+    with open(os.path.join(OUT, "invalid/not_hdf5.sheaf"), "w") as f:
+        f.write("this is not an HDF5 file\n" * 10)
+    MANIFEST.append({"path": "invalid/not_hdf5.sheaf", "writer": "text", "rule": "§2 not HDF5", "valid": False,
+                     "error": "notHDF5", "stage": "open"})
+
+    with h5py.File(os.path.join(OUT, "invalid/plain_hdf5.h5"), "w") as f:
+        f.create_dataset("dense/kernel", data=np.ones((2, 2), dtype="<f4"))
+    MANIFEST.append({"path": "invalid/plain_hdf5.h5", "writer": "h5py", "rule": "§2 HDF5 without sheaf_format",
+                     "valid": False, "error": "notSheaf", "stage": "open"})
+
+    simple("invalid/wrong_format_name.sheaf", fmt="safetensors").close("§2 sheaf_format must be 'sheaf'", False, "notSheaf")
+    simple("invalid/major_2.sheaf", version="2.0").close("§2 unknown major version is refused", False, "unsupportedVersion")
+    simple("invalid/bad_version.sheaf", version="one").close("§2 version must be MAJOR.MINOR", False, "invalidFile")
+    simple("invalid/unknown_kind.sheaf", kind="tree").close("§3 unknown kind", False, "unknownKind")
+    simple("invalid/unknown_checksum.sheaf", algorithm="md5").close("§9 unknown checksum algorithm", False, "unsupported")
+
+    w = Writer("invalid/unknown_dtype.sheaf")
+    e = w.add("x", "float32", sample("float32", (4,), 1001))
+    index = [dict(e, dtype="float4_e2m1")]
+    w.close("§5 unknown dtype names are refused, never guessed", False, "unknownDType", index=index)
+
+    w = Writer("invalid/dtype_mismatch.sheaf")
+    e = w.add("x", "int32", sample("int32", (4,), 1002))
+    index = [dict(e, dtype="float32")]
+    w.close("§5 the HDF5 type must hold the declared dtype", False, "dtypeMismatch", stage="load", index=index)
+
+    w = Writer("invalid/bfloat16_as_float16_type.sheaf")
+    e = w.add("x", "bfloat16", sample("float16", (4,), 1003), file_dtype=np.dtype("<f2"))
+    w.close("§5 bfloat16 must be stored as uint16 bits", False, "dtypeMismatch", stage="load")
+
+    w = Writer("invalid/shape_mismatch.sheaf")
+    e = w.add("x", "float32", sample("float32", (2, 3), 1004))
+    w.close("§4 §8 index shape must equal the dataspace", False, "shapeMismatch", stage="load",
+            index=[dict(e, shape=[3, 2])])
+
+    w = Writer("invalid/nbytes_mismatch.sheaf")
+    e = w.add("x", "float32", sample("float32", (2, 3), 1005))
+    w.close("§8 nbytes must equal elements x dtype size", False, "shapeMismatch", index=[dict(e, nbytes=20)])
+
+    w = Writer("invalid/checksum_mismatch.sheaf")
+    e = w.add("x", "float32", sample("float32", (2, 3), 1006))
+    w.close("§9 data must match its checksum", False, "checksumMismatch", stage="load",
+            index=[dict(e, checksum="0123456789abcdef")])
+
+    w = Writer("invalid/bad_checksum_text.sheaf")
+    e = w.add("x", "float32", sample("float32", (2, 3), 1007))
+    w.close("§8 checksum must be hex of the right width", False, "invalidIndex", index=[dict(e, checksum="xyz")])
+
+    simple("invalid/missing_index.sheaf").close("§8 the index is required", False, "invalidIndex", raw_index=False)
+    simple("invalid/index_not_json.sheaf").close("§8 the index must be JSON", False, "invalidIndex", raw_index=b"{not json")
+
+    w = Writer("invalid/duplicate_key.sheaf")
+    e = w.add("x", "float32", sample("float32", (2,), 1008))
+    w.close("§3 §8 duplicate keys are refused", False, "invalidIndex", index=[e, e])
+
+    w = Writer("invalid/empty_key.sheaf")
+    e = w.add("x", "float32", sample("float32", (2,), 1009))
+    w.close("§3 empty keys are refused", False, "invalidKey", index=[dict(e, key="")])
+
+    w = Writer("invalid/missing_dataset.sheaf")
+    e = w.add("x", "float32", sample("float32", (2,), 1010))
+    w.close("§8 every index key has a dataset", False, "invalidIndex", stage="load",
+            index=[e, dict(e, key="ghost", offset=None)])
+
+    w = Writer("invalid/offset_past_end.sheaf")
+    e = w.add("x", "float32", sample("float32", (2,), 1011))
+    w.close("§8 offset + nbytes must lie inside the file", False, "invalidIndex", index=[dict(e, offset=1 << 40)])
+
+    w = Writer("invalid/wrong_offset.sheaf")
+    e = w.add("x", "float32", sample("float32", (16,), 1012))
+    w.close("§8 offset must be the dataset's own", False, "invalidIndex", stage="load", index=[dict(e, offset=0)])
+
+    w = Writer("invalid/tied_to_unknown.sheaf")
+    e = w.add("x", "float32", sample("float32", (2,), 1013))
+    w.close("§7 tied_to names an earlier key", False, "invalidIndex",
+            index=[e, dict(e, key="y", tied_to="nope")])
+
+    w = Writer("invalid/list_bad_keys.sheaf", kind="list")
+    w.add("0", "float32", sample("float32", (2,), 1014))
+    w.add("2", "float32", sample("float32", (2,), 1015))
+    w.close("§3 a list's keys are 0..n-1", False, "invalidIndex")
+
+    w = Writer("invalid/unindexed_dataset.sheaf")
+    w.add("x", "float32", sample("float32", (2,), 1016))
+    w.group.create_dataset("stray", data=np.zeros(2, dtype="<f4"), track_times=False)
+    w.close("§8 §11 every link in /tensors has an index entry", False, "invalidIndex", stage="verify")
+
+    w = Writer("invalid/missing_dtype_attribute.sheaf")
+    w.add("x", "float32", sample("float32", (2,), 1017))
+    del w.group["x"].attrs["sheaf_dtype"]
+    w.close("§4 every tensor dataset carries sheaf_dtype", False, "invalidFile", stage="verify")
+
+    w = Writer("invalid/untied_hard_link.sheaf")
+    emb = sample("float32", (2,), 1018)
+    a = w.add("a", "float32", emb)
+    w.group["b"] = w.group["a"]
+    w.close("§7 two keys on one dataset must be declared tied", False, "invalidIndex", stage="verify",
+            index=[a, dict(a, key="b")])
+
+    w = Writer("invalid/misaligned.sheaf")
+    w.f.close()
+    os.remove(w.path)
+    w.f = h5py.File(w.path, "w", libver="earliest")
+    for attr, value in (("sheaf_format", "sheaf"), ("sheaf_version", "1.0"), ("sheaf_kind", "dict"),
+                        ("sheaf_checksum", "xxh3-64")):
+        w.f.attrs.create(attr, value, dtype=h5py.string_dtype("utf-8"))
+    w.group = w.f.create_group("tensors")
+    for i in range(4):
+        w.add("t%d" % i, "uint8", sample("uint8", (3 + i,), 1019 + i))
+    offsets = [e["offset"] for e in w.index]
+    assert any(o % 64 for o in offsets), offsets
+    w.close("§6 contiguous data starts at a multiple of 64", False, "invalidFile", stage="verify")
+
+    w = Writer("invalid/metadata_flag_wrong.sheaf")
+    e = w.add("x", "float32", sample("float32", (2,), 1030), metadata={"note": "x"})
+    w.close("§8 the metadata flag agrees with the attributes", False, "invalidIndex", stage="verify",
+            index=[dict(e, metadata=False)])
+
+
+def main():
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(os.path.join(OUT, "valid"))
+    os.makedirs(os.path.join(OUT, "invalid"))
+    valid_fixtures()
+    invalid_fixtures()
+    # Valid fixtures must be aligned as the spec asks (h5py cannot turn off the
+    # small-data block, so check rather than assume).
+    for record in MANIFEST:
+        if record["valid"]:
+            with h5py.File(os.path.join(OUT, record["path"]), "r") as f:
+                index = json.loads(f["_sheaf_index"][()].tobytes())
+                for e in index["tensors"]:
+                    assert e["offset"] is None or e["offset"] % 64 == 0, (record["path"], e)
+    with open(os.path.join(OUT, "manifest.json"), "w") as f:
+        json.dump({"generator": "Fixtures/make_format_fixtures.py", "h5py": h5py.version.version,
+                   "hdf5": h5py.version.hdf5_version, "files": MANIFEST}, f, indent=1, sort_keys=True)
+        f.write("\n")
+    print("wrote %d format fixtures (%d valid, %d invalid)" % (
+        len(MANIFEST), sum(r["valid"] for r in MANIFEST), sum(not r["valid"] for r in MANIFEST)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

