@@ -7,6 +7,7 @@ let package = Package(
     products: [
         // MARK: - Public API
         .library(name: "Sheaf", targets: ["Sheaf"]),
+        .library(name: "SheafInterchange", targets: ["SheafInterchange"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,6 +29,8 @@ let package = Package(
 
         // MARK: - Public API
         .target(name: "Sheaf", dependencies: ["SheafHDF5", "CXXHash", "CZlib"]),
+
+        .target(name: "SheafInterchange", dependencies: ["Sheaf", "SheafHDF5", "CZlib"]),
 
         // MARK: - Tests
         .testTarget(name: "SheafTests", dependencies: ["Sheaf", "SheafHDF5"],

@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --with-python
-swift build --build-tests 2>&1 | tee /tmp/sheaf-build.log | grep -E "warning:|error:" && { echo "build has warnings or errors"; exit 1; } || true
+swift build --build-tests 2>&1 | tee /tmp/sheaf-build.log | grep -E "(Sources|Tests)/.*: (warning|error):" && { echo "build has warnings or errors"; exit 1; } || true
 swift test

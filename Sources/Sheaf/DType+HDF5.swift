@@ -67,3 +67,12 @@ extension DType {
         }
     }
 }
+
+extension DType {
+    /// The HDF5 memory type readers of this dtype convert to (its little-endian
+    /// file type of Spec/FORMAT.md §5).
+    public func hdf5MemoryType() throws(HDF5Error) -> HDF5Datatype { try hdf5Type() }
+
+    /// Whether a dataset of HDF5 type `info` holds values of this dtype (any byte order).
+    public func matches(hdf5 info: HDF5TypeInfo) -> Bool { matches(info) }
+}

@@ -54,7 +54,8 @@ public struct SheafError: Error, Sendable, CustomStringConvertible, Equatable {
         SheafError(.hdf5, file: file, key: key, "HDF5 \(error.description)")
     }
 
-    func with(file: String?, key: String? = nil) -> SheafError {
+    /// A copy with `file` and `key` filled in where they are missing.
+    public func with(file: String?, key: String? = nil) -> SheafError {
         var copy = self
         if copy.file == nil { copy.file = file }
         if copy.key == nil { copy.key = key }

@@ -5,27 +5,53 @@ enum SheafWriter {
     /// Target size of one deflate chunk.
     static let chunkBytes = 1 << 20
 
-    /// Writes `entries` in order as a file of `kind`, atomically.
+    /// Writes `entries` in order as a file of `kind`, atomically. Keys whose
+    /// tensors share storage (and dtype and shape) are written once, as ties.
     static func write(kind: SheafKind, entries: [(String, Tensor)], metadata: Metadata,
                       to path: String, options: SaveOptions) throws(SheafError) {
-        // Check everything that can be refused before touching the disk.
+        var owners: [ObjectIdentifier: (key: String, dtype: DType, shape: [Int])] = [:]
+        var tiedTo: [String?] = []
+        for (key, tensor) in entries {
+            let identity = ObjectIdentifier(tensor.storage)
+            if let owner = owners[identity], owner.dtype == tensor.dtype, owner.shape == tensor.shape {
+                guard entries.first(where: { $0.0 == owner.key })!.1.metadata == tensor.metadata else {
+                    throw SheafError(.invalidMetadata, file: path, key: key,
+                                     "tied to '\(owner.key)' but with different metadata; a tied tensor has one set of metadata")
+                }
+                tiedTo.append(owner.key)
+            } else {
+                if owners[identity] == nil { owners[identity] = (key, tensor.dtype, tensor.shape) }
+                tiedTo.append(nil)
+            }
+        }
+        try write(kind: kind, keys: entries.map(\.0), tiedTo: tiedTo, metadata: metadata, to: path, options: options) {
+            entries[$0].1
+        }
+    }
+
+    /// Writes a file whose tensors are produced one at a time by `tensor(i)`, so
+    /// only one tensor need be in memory. `tiedTo[i]` names an earlier key that
+    /// key `i` shares its tensor with (then `tensor(i)` is not called).
+    /// - Complexity: O(total bytes); memory O(largest tensor + number of keys).
+    public static func write(kind: SheafKind, keys: [String], tiedTo: [String?], metadata: Metadata,
+                             to path: String, options: SaveOptions = .default, replace: Bool = true,
+                             tensor: (Int) throws(SheafError) -> Tensor) throws(SheafError) {
         var names: [String] = []
         var seen: Set<String> = []
-        for (key, _) in entries {
+        for key in keys {
             guard seen.insert(key).inserted else {
                 throw SheafError(.invalidKey, file: path, key: key, "duplicate key")
             }
             do { names.append(try FormatLayout.linkName(for: key)) } catch { throw error.with(file: path, key: key) }
         }
         try validate(metadata, file: path, key: nil)
-        for (key, tensor) in entries { try validate(tensor.metadata, file: path, key: key) }
         if case .deflate(let level) = options.compression, !(1...9).contains(level) {
             throw SheafError(.invalidArgument, file: path, "deflate level must be 1-9, found \(level)")
         }
         do {
-            try AtomicFile.write(to: path) { temporary in
-                try writeFile(kind: kind, entries: entries, names: names, metadata: metadata,
-                              temporary: temporary, destination: path, options: options)
+            try AtomicFile.write(to: path, replace: replace) { temporary in
+                try writeFile(kind: kind, keys: keys, tiedTo: tiedTo, names: names, metadata: metadata,
+                              temporary: temporary, destination: path, options: options, tensor: tensor)
             }
         } catch let error as SheafError {
             throw error
@@ -43,70 +69,74 @@ enum SheafWriter {
         }
     }
 
-    private static func writeFile(kind: SheafKind, entries: [(String, Tensor)], names: [String], metadata: Metadata,
-                                  temporary: String, destination: String, options: SaveOptions) throws(SheafError) {
+    private static func writeFile(kind: SheafKind, keys: [String], tiedTo: [String?], names: [String], metadata: Metadata,
+                                  temporary: String, destination: String, options: SaveOptions,
+                                  tensor load: (Int) throws(SheafError) -> Tensor) throws(SheafError) {
+        let file = try hdf5(destination) { () throws(HDF5Error) in try HDF5File.create(path: temporary, alignment: FormatLayout.alignment) }
+        let root = try hdf5(destination) { () throws(HDF5Error) in try file.root() }
         try hdf5(destination) { () throws(HDF5Error) in
-            let file = try HDF5File.create(path: temporary, alignment: FormatLayout.alignment)
-            let root = try file.root()
             try HDF5Attributes.write(.string(FormatLayout.formatName), name: FormatLayout.formatAttribute, on: root.id, path: root.path)
             try HDF5Attributes.write(.string(FormatLayout.version), name: FormatLayout.versionAttribute, on: root.id, path: root.path)
             try HDF5Attributes.write(.string(kind.rawValue), name: FormatLayout.kindAttribute, on: root.id, path: root.path)
             try HDF5Attributes.write(.string(options.checksum.rawValue), name: FormatLayout.checksumAttribute, on: root.id, path: root.path)
             try writeMetadata(metadata, on: root.id, path: root.path)
-            let group = try root.createGroup(FormatLayout.tensorsGroup)
-
-            var index: [IndexEntry] = []
-            index.reserveCapacity(entries.count)
-            var written: [ObjectIdentifier: Int] = [:]  // storage -> index position
-            for (position, (key, tensor)) in entries.enumerated() {
-                let name = names[position]
-                let identity = ObjectIdentifier(tensor.storage)
-                if let first = written[identity], index[first].dtype == tensor.dtype.rawValue,
-                   index[first].shape == tensor.shape {
-                    let owner = entries[first].1
-                    guard owner.metadata == tensor.metadata else {
-                        throw HDF5Error(operation: "tie", object: key,
-                                        message: "tied to '\(entries[first].0)' but with different metadata; a tied tensor has one set of metadata")
-                    }
-                    try group.createHardLink(to: names[first], named: name)
-                    var entry = index[first]
-                    entry.key = key
-                    entry.tied_to = entries[first].0
-                    index.append(entry)
-                    continue
+        }
+        let group = try hdf5(destination) { () throws(HDF5Error) in try root.createGroup(FormatLayout.tensorsGroup) }
+        var index: [IndexEntry] = []
+        index.reserveCapacity(keys.count)
+        var positions: [String: Int] = [:]
+        for (position, key) in keys.enumerated() {
+            let name = names[position]
+            if let owner = tiedTo[position] {
+                guard let first = positions[owner], index[first].tied_to == nil else {
+                    throw SheafError(.invalidKey, file: destination, key: key, "tied to '\(owner)', which is not an earlier untied key")
                 }
-                written[identity] = position
+                try hdf5(destination, key: key) { () throws(HDF5Error) in try group.createHardLink(to: names[first], named: name) }
+                var entry = index[first]
+                entry.key = key
+                entry.tied_to = owner
+                index.append(entry)
+                positions[key] = position
+                continue
+            }
+            let tensor: Tensor
+            do { tensor = try load(position) } catch { throw error.with(file: destination, key: key) }
+            try validate(tensor.metadata, file: destination, key: key)
+            var storage = HDF5StorageRequest.contiguous
+            if case .deflate(let level) = options.compression, tensor.count > 0, !tensor.shape.isEmpty {
+                storage = .deflate(level: level, chunk: chunkShape(tensor.shape, itemSize: tensor.dtype.itemSize))
+            }
+            let offset: Int? = try hdf5(destination, key: key) { () throws(HDF5Error) -> Int? in
                 let type = try tensor.dtype.hdf5Type()
-                var storage = HDF5StorageRequest.contiguous
-                if case .deflate(let level) = options.compression, tensor.count > 0, !tensor.shape.isEmpty {
-                    storage = .deflate(level: level, chunk: chunkShape(tensor.shape, itemSize: tensor.dtype.itemSize))
-                }
                 let dataset = try HDF5Dataset.create(in: group, name: name, type: type, shape: tensor.shape,
                                                      storage: storage, data: tensor.storage.bytes)
                 try HDF5Attributes.write(.string(tensor.dtype.rawValue), name: FormatLayout.dtypeAttribute,
                                          on: dataset.id, path: dataset.path)
                 try writeMetadata(tensor.metadata, on: dataset.id, path: dataset.path)
                 let offset: Int? = storage == .contiguous && tensor.byteCount > 0 ? try dataset.offset().map { Int($0) } : nil
-                let checksum = tensor.withUnsafeBytes { options.checksum.digest($0) }
-                index.append(IndexEntry(
-                    key: key, dtype: tensor.dtype.rawValue, shape: tensor.shape, nbytes: tensor.byteCount,
-                    offset: offset, storage: storage == .contiguous ? StorageKind.contiguous.rawValue : StorageKind.deflate.rawValue,
-                    checksum: options.checksum.format(checksum), tied_to: nil, metadata: !tensor.metadata.isEmpty))
                 try dataset.close()
+                return offset
             }
-            let json: [UInt8]
-            do { json = try JSON.encode(IndexDocument(tensors: index)) } catch {
-                throw HDF5Error(operation: "index", object: destination, message: "\(error)")
-            }
+            let checksum = tensor.withUnsafeBytes { options.checksum.digest($0) }
+            index.append(IndexEntry(
+                key: key, dtype: tensor.dtype.rawValue, shape: tensor.shape, nbytes: tensor.byteCount,
+                offset: offset, storage: storage == .contiguous ? StorageKind.contiguous.rawValue : StorageKind.deflate.rawValue,
+                checksum: options.checksum.format(checksum), tied_to: nil, metadata: !tensor.metadata.isEmpty))
+            positions[key] = position
+        }
+        let json = Tensor(try JSON.encode(IndexDocument(tensors: index)))
+        try hdf5(destination) { () throws(HDF5Error) in
             let byteType = try HDF5Datatype.int(bits: 8, signed: false)
-            let jsonBytes = Tensor(json)
             let indexDataset = try HDF5Dataset.create(in: root, name: FormatLayout.indexDataset, type: byteType,
-                                                      shape: [json.count], storage: .contiguous,
-                                                      data: jsonBytes.storage.bytes)
+                                                      shape: [json.count], storage: .contiguous, data: json.storage.bytes)
             try indexDataset.close()
+        }
+        do throws(HDF5Error) {
             try group.close()
             try root.close()
             try file.close()
+        } catch {
+            throw SheafError.hdf5(error, file: destination)
         }
     }
 

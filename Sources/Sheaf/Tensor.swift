@@ -45,6 +45,18 @@ public struct Tensor: Sendable {
                   storage: TensorStorage(uninitializedByteCount: expected) { $0.copyMemory(from: bytes) })
     }
 
+    /// A tensor of `dtype` and `shape` whose bytes are copied from `bytes`.
+    /// - Throws: ``SheafError`` when the byte count does not match the shape.
+    public init(dtype: DType, shape: [Int], byteArray bytes: ArraySlice<UInt8>) throws(SheafError) {
+        let expected = try Shape.byteCount(shape, dtype)
+        guard bytes.count == expected else {
+            throw SheafError(.shapeMismatch, "\(dtype) shape \(shape) needs \(expected) bytes, found \(bytes.count)")
+        }
+        self.init(dtype: dtype, shape: shape, storage: TensorStorage(uninitializedByteCount: expected) { buffer in
+            bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        })
+    }
+
     /// A tensor of `dtype` and `shape` whose bytes are written by `initialize`.
     public init(dtype: DType, shape: [Int],
                 initializingBytesWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
