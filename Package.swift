@@ -8,6 +8,7 @@ let package = Package(
         // MARK: - Public API
         .library(name: "Sheaf", targets: ["Sheaf"]),
         .library(name: "SheafInterchange", targets: ["SheafInterchange"]),
+        .executable(name: "sheaf", targets: ["SheafCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,9 +33,14 @@ let package = Package(
 
         .target(name: "SheafInterchange", dependencies: ["Sheaf", "SheafHDF5", "CZlib"]),
 
+        .executableTarget(name: "SheafCLI", dependencies: [
+            "Sheaf", "SheafInterchange",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
         // MARK: - Tests
-        .testTarget(name: "SheafTests", dependencies: ["Sheaf", "SheafHDF5"],
-                    resources: []),
+        .testTarget(name: "SheafTests", dependencies: ["Sheaf", "SheafHDF5", "SheafInterchange"]),
+        .testTarget(name: "SheafCLITests", dependencies: ["Sheaf", "SheafInterchange", "SheafCLI"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,7 +1,7 @@
 import SheafHDF5
 
 /// Writes Sheaf files (Spec/FORMAT.md). Every save goes through ``write(kind:entries:metadata:to:options:)``.
-enum SheafWriter {
+public enum SheafWriter {
     /// Target size of one deflate chunk.
     static let chunkBytes = 1 << 20
 

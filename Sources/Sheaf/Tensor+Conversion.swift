@@ -122,3 +122,11 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// A function that reads element `i` (for complex, part `i`) of raw bytes of
+    /// `dtype` as a Double, exactly where Double can hold the value.
+    public static func elementReader(_ dtype: DType) -> (UnsafeRawBufferPointer, Int) -> Double {
+        doubleReader(dtype)
+    }
+}

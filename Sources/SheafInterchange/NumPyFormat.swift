@@ -78,7 +78,7 @@ public enum NumPyFormat {
     /// Maps a NumPy type string (`<f4`, `|b1`, `>i8`, …) to a dtype and byte order.
     static func parseTypestr(_ typestr: String, file: String, key: String?) throws(SheafError) -> (DType, Bool) {
         let chars = Array(typestr)
-        guard chars.count >= 3, "<>|=".contains(chars[0]) else {
+        guard chars.count >= 2, "<>|=".contains(chars[0]) else {
             throw SheafError(.unsupported, file: file, key: key, "npy dtype '\(typestr)' is not a plain numeric dtype")
         }
         let code = String(chars[1...])

@@ -21,7 +21,8 @@ public enum SafetensorsFormat {
         guard prefix.count >= 9 else { return false }
         var length = 0
         for i in 0..<8 { length |= Int(prefix[i]) << (8 * i) }
-        return length > 1 && length <= size - 8 && prefix[8] == UInt8(ascii: "{")
+        // The length is checked by the reader, which says what is wrong with it.
+        return length > 1 && prefix[8] == UInt8(ascii: "{")
     }
 }
 

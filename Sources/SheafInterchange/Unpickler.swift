@@ -97,7 +97,8 @@ struct Unpickler {
     ]
 
     static let allowedCallables: Set<String> = [
-        "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
+        "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
+        "torch.storage.UntypedStorage", "torch.UntypedStorage", "torch._utils._rebuild_tensor",
         "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
         "torch._tensor._rebuild_from_type_v2", "_codecs.encode", "torch.Size", "builtins.set", "builtins.frozenset",
         "torch.nn.parameter.Parameter", "torch.Tensor", "torch.device",
@@ -110,6 +111,8 @@ struct Unpickler {
     private var marks: [Int] = []
     private var memo: [Int: PickleValue] = [:]
     private var storages: [String: PickleStorage] = [:]
+    /// Untyped storages seen as a dtype by `_rebuild_tensor_v3`, by "key|dtype".
+    private var retyped: [String: PickleStorage] = [:]
     /// How to find a storage's size: the byte count of its data member.
     let storageBytes: (String) -> Int?
 
@@ -317,11 +320,18 @@ struct Unpickler {
 
     private mutating func persistent(_ pid: PickleValue) throws(SheafError) -> PickleValue {
         guard case .tuple(let parts) = pid, parts.count == 5, case .string("storage") = parts[0],
-              case .global("torch", let typeName) = parts[1], case .string(let key) = parts[2],
+              case .global(let module, let typeName) = parts[1], case .string(let key) = parts[2],
               case .int(let count) = parts[4] else {
             throw fail("persistent id is not ('storage', type, key, location, numel)", .unsupported)
         }
-        guard let dtype = Self.storageTypes[typeName] else { throw fail("unknown storage type torch.\(typeName)", .unknownDType) }
+        let dtype: DType
+        if typeName == "UntypedStorage" {
+            dtype = .uint8  // bytes; _rebuild_tensor_v3 gives the element type
+        } else if module == "torch", let typed = Self.storageTypes[typeName] {
+            dtype = typed
+        } else {
+            throw fail("unknown storage type \(module).\(typeName)", .unknownDType)
+        }
         if let existing = storages[key] {
             guard existing.dtype == dtype else { throw fail("storage '\(key)' used with two dtypes") }
             return .storage(existing)
@@ -350,9 +360,29 @@ struct Unpickler {
         return result
     }
 
-    private func rebuildTensor(_ args: [PickleValue]) throws(SheafError) -> PickleValue {
-        guard args.count >= 4, case .storage(let storage) = args[0], case .int(let offset) = args[1], offset >= 0 else {
+    /// The storage `storage` seen as elements of `dtype` (for `_rebuild_tensor_v3` on untyped storage).
+    private mutating func retype(_ storage: PickleStorage, as dtype: DType) throws(SheafError) -> PickleStorage {
+        if storage.dtype == dtype { return storage }
+        guard storage.dtype == .uint8 else { throw fail("storage '\(storage.key)' is \(storage.dtype), the tensor is \(dtype)") }
+        let id = storage.key + "|" + dtype.rawValue
+        if let existing = retyped[id] { return existing }
+        guard storage.count % dtype.itemSize == 0 else {
+            throw fail("storage '\(storage.key)' of \(storage.count) bytes does not hold whole \(dtype) elements")
+        }
+        let view = PickleStorage(key: storage.key, dtype: dtype, count: storage.count / dtype.itemSize)
+        retyped[id] = view
+        return view
+    }
+
+    private mutating func rebuildTensor(_ args: [PickleValue], version3: Bool = false) throws(SheafError) -> PickleValue {
+        guard args.count >= 4, case .storage(var storage) = args[0], case .int(let offset) = args[1], offset >= 0 else {
             throw fail("_rebuild_tensor needs (storage, offset, size, stride, …)")
+        }
+        if version3 {
+            guard args.count >= 7, case .global("torch", let name) = args[6], let dtype = Self.torchDTypes[name] else {
+                throw fail("_rebuild_tensor_v3 needs a torch dtype as its 7th argument", .unknownDType)
+            }
+            storage = try retype(storage, as: dtype)
         }
         let shape = try ints(args[2], "tensor size"), strides = try ints(args[3], "tensor stride")
         guard shape.count == strides.count else { throw fail("size and stride differ in rank") }
@@ -390,6 +420,8 @@ struct Unpickler {
             return .dict(dict)
         case "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor":
             return try rebuildTensor(args)
+        case "torch._utils._rebuild_tensor_v3":
+            return try rebuildTensor(args, version3: true)
         case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
             guard case .tensor? = args.first else { throw fail("_rebuild_parameter needs a tensor") }
             return args[0]

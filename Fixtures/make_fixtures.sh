@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Regenerates every committed fixture with the real tools. Installs torch, numpy,
+# safetensors, h5py and xxhash from PyPI into Fixtures/.venv (not system-wide).
+# Tests never need torch: they use the committed files.
+set -euo pipefail
+cd "$(dirname "$0")"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check numpy h5py safetensors xxhash torch
+fi
+.venv/bin/python make_format_fixtures.py
+.venv/bin/python make_interchange_fixtures.py

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import Sheaf
+import SheafInterchange
+
+/// The `sheaf` command: the root only configures.
+@main
+struct SheafCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sheaf",
+        abstract: "Save, convert, check and run neural-network weights in the Sheaf format.",
+        version: "sheaf 1.0 (format \(FormatLayout.version))",
+        subcommands: [Convert.self, Verify.self, Inspect.self, Diff.self])
+
+    /// Exit codes: 0 success; 1 invalid input, files differ, or refused; 2 usage
+    /// error (bad arguments, unreadable path).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as SheafError {
+            printError(error.description)
+            Foundation.exit(isUsageError(error) ? 2 : 1)
+        } catch let error as CommandFailure {
+            if !error.message.isEmpty { printError(error.message) }
+            Foundation.exit(1)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            printError(fullMessage(for: error))
+            Foundation.exit(2)
+        }
+    }
+
+    static func isUsageError(_ error: SheafError) -> Bool {
+        error.code == .fileNotFound || error.code == .invalidArgument
+            || (error.code == .io && error.message.hasPrefix("cannot open"))
+    }
+}
+
+/// A failure whose message was already printed (or needs no more than this line).
+struct CommandFailure: Error { var message: String = "" }
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data(("sheaf: error: " + message + "\n").utf8))
+}
+
+func printWarning(_ message: String) {
+    FileHandle.standardError.write(Data(("sheaf: " + message + "\n").utf8))
+}
+
+/// Human-readable byte counts.
+func formatBytes(_ bytes: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+}
+
+func jsonText(_ object: Any) -> String {
+    guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]) else {
+        return "{}"
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+func metadataJSON(_ metadata: Metadata) -> [String: Any] {
+    metadata.mapValues { value -> Any in
+        switch value {
+        case .string(let v): ["type": "string", "value": v]
+        case .int(let v): ["type": "int", "value": v]
+        case .float(let v): ["type": "float", "value": v.isFinite ? v as Any : "\(v)"]
+        case .bool(let v): ["type": "bool", "value": v]
+        case .strings(let v): ["type": "list[string]", "value": v]
+        case .ints(let v): ["type": "list[int]", "value": v]
+        case .floats(let v): ["type": "list[float]", "value": v.map { $0.isFinite ? $0 as Any : "\($0)" }]
+        case .bools(let v): ["type": "list[bool]", "value": v]
+        }
+    }
+}
+
+extension InterchangeFormat: ExpressibleByArgument {}

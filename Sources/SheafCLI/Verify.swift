@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import Sheaf
+import SheafInterchange
+
+extension SheafCommand {
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check Sheaf files against every rule of Spec/FORMAT.md, every checksum included.",
+            discussion: "Prints one line per file: OK, or each problem with its key and reason. Exits 1 if any file has a problem.")
+
+        @Argument(help: "The files to check.") var files: [String]
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func validate() throws {
+            guard !files.isEmpty else { throw ValidationError("give at least one file") }
+        }
+
+        func run() throws {
+            var results: [[String: Any]] = []
+            var failed = false
+            var unreadable = false
+            for file in files {
+                var problems = SheafFile.verify(path: file)
+                if problems.count == 1, problems[0].code == .notSheaf {
+                    problems[0].message = "a valid HDF5 file, but not a Sheaf file (no sheaf_format attribute)"
+                }
+                if problems.contains(where: { $0.code == .fileNotFound }) { unreadable = true }
+                failed = failed || !problems.isEmpty
+                if json {
+                    results.append(["file": file, "ok": problems.isEmpty,
+                                    "problems": problems.map { ["key": $0.key as Any? ?? NSNull(), "code": $0.code.rawValue, "reason": $0.message] }])
+                } else if problems.isEmpty {
+                    print("\(file): OK")
+                } else {
+                    for problem in problems { print("\(file): \(problem)") }
+                }
+            }
+            if json { print(jsonText(results)) }
+            if unreadable { throw ExitCode(2) }
+            if failed { throw CommandFailure() }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+@testable import Sheaf
+@testable import SheafInterchange
+
+nonisolated(unsafe) let interchangeManifest: [[String: Any]] = {
+    guard let data = FileManager.default.contents(atPath: fixturePath("interchange/manifest.json")),
+          let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+          let files = root["files"] as? [[String: Any]] else { return [] }
+    return files
+}()
+
+/// One file of Fixtures/interchange/manifest.json.
+struct InterchangeFixture: CustomTestStringConvertible, Sendable {
+    let path: String
+    var testDescription: String { path }
+    var record: [String: Any] { interchangeManifest.first { $0["path"] as? String == path }! }
+    var fullPath: String { fixturePath("interchange/" + path) }
+    var format: InterchangeFormat? { (record["format"] as? String).flatMap(InterchangeFormat.init(rawValue:)) }
+    var raw: Interchange.RawLayout? {
+        guard let raw = record["raw"] as? [String: String] else { return nil }
+        return Interchange.RawLayout(dtype: DType(rawValue: raw["dtype"]!)!,
+                                     shape: raw["shape"]!.split(separator: ",").map { Int($0)! },
+                                     bigEndian: raw["byte_order"] == "big")
+    }
+
+    static let valid = interchangeManifest.filter { $0["valid"] as! Bool }.map { InterchangeFixture(path: $0["path"] as! String) }
+    static let hostile = interchangeManifest.filter { !($0["valid"] as! Bool) }.map { InterchangeFixture(path: $0["path"] as! String) }
+
+    func open() throws -> any TensorSource {
+        try Interchange.open(path: fullPath, format: raw != nil ? .raw : nil, raw: raw)
+    }
+}
+
+@Suite("Files written by PyTorch, NumPy, safetensors and h5py (Fixtures/interchange)")
+struct InterchangeFixtureTests {
+    @Test("the manifest covers every format and the hostile cases")
+    func manifest() {
+        let formats = Set(InterchangeFixture.valid.compactMap { $0.format })
+        #expect(formats == [.torch, .npy, .npz, .safetensors, .hdf5, .raw])
+        #expect(InterchangeFixture.hostile.count >= 20)
+    }
+
+    @Test("each valid file reads with the tool's keys, dtypes, shapes, bytes, ties and metadata",
+          arguments: InterchangeFixture.valid)
+    func valid(_ fixture: InterchangeFixture) throws {
+        if fixture.raw == nil { #expect(try Interchange.detect(path: fixture.fullPath) == fixture.format) }
+        let source = try fixture.open()
+        #expect(source.kind.rawValue == fixture.record["kind"] as? String)
+        let expected = fixture.record["tensors"] as! [[String: Any]]
+        #expect(source.entries.map(\.key) == expected.map { $0["key"] as! String })
+        let sd = try source.stateDict()
+        for want in expected {
+            let key = want["key"] as! String
+            let tensor = try #require(sd[key], "\(key)")
+            #expect(tensor.dtype.rawValue == want["dtype"] as! String, "\(key)")
+            #expect(tensor.shape == (want["shape"] as! [NSNumber]).map(\.intValue), "\(key)")
+            #expect(tensor.withUnsafeBytes { Array($0) } == hexBytes(want["hex"] as! String), "\(key)")
+            if let owner = want["tied_to"] as? String {
+                #expect(tensor.sharesStorage(with: sd[owner]!), "\(key) tied to \(owner)")
+            }
+        }
+        var metadata: Metadata = [:]
+        for (name, value) in fixture.record["metadata"] as? [String: Any] ?? [:] { metadata[name] = metadataValue(value) }
+        if fixture.record["metadata_subset"] as? Bool == true {
+            for (name, value) in metadata { #expect(source.metadata[name] == value, "\(name)") }
+        } else {
+            #expect(source.metadata == metadata)
+        }
+        for note in fixture.record["notes_contain"] as? [String] ?? [] {
+            #expect(source.notes.contains { $0.contains(note) }, "notes \(source.notes) lack '\(note)'")
+        }
+    }
+
+    @Test("each hostile file is refused with its error and nothing is executed", arguments: InterchangeFixture.hostile)
+    func hostile(_ fixture: InterchangeFixture) throws {
+        let code = try #require(SheafError.Code(rawValue: fixture.record["error"] as! String))
+        let error = expectSheafError(code) { _ = try fixture.open().stateDict() }
+        let contains = fixture.record["message_contains"] as! String
+        #expect(error?.description.contains(contains) == true, "\(error.map { "\($0)" } ?? "no error") lacks '\(contains)'")
+        #expect(error?.file == fixture.fullPath)
+    }
+
+    @Test("the restricted unpickler never runs what a pickle names")
+    func nothingExecuted() throws {
+        // The crafted pickle would run `touch` through os.system; the marker must not appear.
+        let marker = FileManager.default.currentDirectoryPath + "/touch"
+        try? FileManager.default.removeItem(atPath: marker)
+        expectSheafError(.unsupported) { _ = try Interchange.open(path: fixturePath("interchange/hostile/pickle_os_system.pt")) }
+        #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+}
