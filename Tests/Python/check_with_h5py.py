@@ -24,7 +24,7 @@ def link_name(key):
 
 
 def logical_bytes(a):
-    a = np.ascontiguousarray(a)
+    a = np.array(a, order="C", copy=True)
     if a.dtype.kind == "b":
         return a.astype(np.uint8).tobytes()
     return a.astype(a.dtype.newbyteorder("<")).tobytes()

@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+
+@Suite("sheaf convert, verify, inspect and diff, run as the real binary")
+struct ConvertCommandTests {
+    static let inputs = [
+        "torch/x-file", "torch/x-files", "torch/mydict", "torch/mlp.params", "torch/all_dtypes.pt", "torch/views.pt",
+        "torch/tied.pt", "torch/training_checkpoint.pt", "torch/parameter.pt", "numpy/v1.npy", "numpy/v2.npy",
+        "numpy/v3.npy", "numpy/big_endian.npy", "numpy/fortran.npy", "numpy/scalar.npy", "numpy/empty.npy",
+        "numpy/stored.npz", "numpy/deflated.npz", "safetensors/all_dtypes.safetensors", "hdf5/keras_like.h5",
+        "format/valid/all_dtypes.sheaf", "format/valid/big_endian.sheaf", "format/valid/tied.sheaf",
+    ]
+
+    @Test("help lists every subcommand")
+    func help() throws {
+        let result = try sheaf("--help")
+        #expect(result.status == 0)
+        for command in ["convert", "verify", "inspect", "diff"] { #expect(result.stdout.contains(command)) }
+        #expect(try sheaf("--version").stdout.contains("sheaf 1.0"))
+    }
+
+    @Test("every readable input converts to Sheaf, verifies, and diffs equal to its source", arguments: inputs)
+    func toSheaf(_ input: String) throws {
+        let folder = try TemporaryFolder()
+        let source = input.hasPrefix("format/") ? fixturePath(input) : fixturePath("interchange/" + input)
+        let output = folder.file("out.sheaf")
+        let converted = try sheaf("convert", source, output)
+        #expect(converted.status == 0, "\(converted.stderr)")
+        #expect(converted.stdout.contains("converted"))
+        let verified = try sheaf("verify", output)
+        #expect(verified.status == 0 && verified.stdout.contains("OK"), "\(verified.stdout)")
+        let diff = try sheaf("diff", source, output)
+        #expect(diff.status == 0, "\(diff.stdout)\(diff.stderr)")
+        let inspected = try sheaf("inspect", "--json", output)
+        let json = try JSONSerialization.jsonObject(with: Data(inspected.stdout.utf8)) as? [String: Any]
+        #expect(json?["format"] as? String == "sheaf")
+    }
+
+    @Test("Sheaf converts back to every format that can hold it, bit-exact as the original tools read it",
+          .enabled(if: pythonAvailable, "needs the test virtual environment (scripts/test.sh makes it)"))
+    func roundTrips() throws {
+        let python = try #require(testPython, "CI must provide .venv/bin/python")
+        let folder = try TemporaryFolder()
+        var pairs: [String] = []
+        let cases: [(String, [String])] = [
+            ("numpy/v1.npy", ["npy", "npz", "safetensors"]),
+            ("numpy/fortran.npy", ["npy", "npz"]),
+            ("numpy/big_endian.npy", ["npy"]),
+            ("numpy/scalar.npy", ["npy", "safetensors"]),
+            ("numpy/empty.npy", ["npy", "npz"]),
+            ("numpy/stored.npz", ["npz"]),
+            ("numpy/deflated.npz", ["npz"]),
+            ("safetensors/all_dtypes.safetensors", ["safetensors"]),
+        ]
+        for (index, (input, targets)) in cases.enumerated() {
+            let source = fixturePath("interchange/" + input)
+            let middle = folder.file("\(index).sheaf")
+            #expect(try sheaf("convert", source, middle).status == 0)
+            for target in targets {
+                let back = folder.file("\(index).\(target)")
+                let result = try sheaf("convert", middle, back)
+                #expect(result.status == 0, "\(input) -> \(target): \(result.stderr)")
+                pairs += [source, back]
+            }
+            pairs += [middle, middle]
+        }
+        // PyTorch checkpoints: Sheaf and safetensors copies compared with the Sheaf copy read by h5py.
+        for input in ["torch/mlp.params", "torch/all_dtypes.pt"] {
+            let middle = folder.file(input.replacingOccurrences(of: "/", with: "_") + ".sheaf")
+            #expect(try sheaf("convert", fixturePath("interchange/" + input), middle).status == 0)
+            if input.hasSuffix("mlp.params") {
+                let st = middle + ".safetensors"
+                #expect(try sheaf("convert", middle, st).status == 0)
+                pairs += [middle, st]
+            }
+        }
+        let result = try run(python, [repositoryRoot + "/Tests/Python/check_roundtrip.py"] + pairs)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains(" 0 failed"))
+    }
+
+    @Test("raw dumps need their layout; a raw output writes a JSON sidecar")
+    func raw() throws {
+        let folder = try TemporaryFolder()
+        let input = fixturePath("interchange/raw/big_i16_4.bin")
+        let missing = try sheaf("convert", input, folder.file("x.sheaf"), "--from", "raw")
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("--shape"))
+        let ok = try sheaf("convert", input, folder.file("x.sheaf"), "--shape", "4", "--dtype", "int16", "--byte-order", "big")
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let wrong = try sheaf("convert", input, folder.file("y.sheaf"), "--shape", "5", "--dtype", "int16")
+        #expect(wrong.status == 1)
+        #expect(wrong.stderr.contains("needs 10 bytes, the file has 8"))
+        let back = try sheaf("convert", folder.file("x.sheaf"), folder.file("x.bin"))
+        #expect(back.status == 0)
+        #expect(back.stdout.contains("int16 [4]"))
+        let sidecar = try String(contentsOfFile: folder.file("x.bin.json"), encoding: .utf8)
+        #expect(sidecar.contains("\"dtype\": \"int16\"") && sidecar.contains("\"little\""))
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: folder.file("x.bin")))
+        #expect(Array(bytes) == [0, 0, 1, 0, 2, 0, 3, 0])
+    }
+
+    @Test("targets that cannot hold something refuse and name the lossless flag")
+    func refusals() throws {
+        let folder = try TemporaryFolder()
+        let all = fixturePath("interchange/torch/all_dtypes.pt")
+        let npz = try sheaf("convert", all, folder.file("a.npz"))
+        #expect(npz.status == 1)
+        #expect(npz.stderr.contains("--widen"))
+        #expect(folder.contents.isEmpty)
+        let widened = try sheaf("convert", all, folder.file("a.npz"), "--widen")
+        #expect(widened.status == 0, "\(widened.stderr)")
+        let tied = try sheaf("convert", fixturePath("interchange/torch/tied.pt"), folder.file("t.safetensors"))
+        #expect(tied.status == 1)
+        #expect(tied.stderr.contains("--untie"))
+        #expect(try sheaf("convert", fixturePath("interchange/torch/tied.pt"), folder.file("t.safetensors"), "--untie").status == 0)
+        let complex = try sheaf("convert", all, folder.file("c.safetensors"))
+        #expect(complex.status == 1 && complex.stderr.contains("complex128"))
+        let many = try sheaf("convert", all, folder.file("m.npy"), "--widen")
+        #expect(many.status == 1 && many.stderr.contains("exactly one tensor"))
+        // An existing output is kept unless --force.
+        let keep = folder.file("keep.sheaf")
+        #expect(try sheaf("convert", fixturePath("interchange/torch/x-file"), keep).status == 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: keep))
+        let again = try sheaf("convert", fixturePath("interchange/torch/mydict"), keep)
+        #expect(again.status == 1 && again.stderr.contains("--force"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: keep)) == before)
+        #expect(try sheaf("convert", fixturePath("interchange/torch/mydict"), keep, "--force").status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: keep)) != before)
+    }
+
+    @Test("a nested training checkpoint is flattened and the output says so")
+    func flattening() throws {
+        let folder = try TemporaryFolder()
+        let result = try sheaf("convert", fixturePath("interchange/torch/training_checkpoint.pt"), folder.file("c.sheaf"))
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("flattened a nested checkpoint"))
+        #expect(result.stdout.contains("epoch (int)"))
+        let inspected = try sheaf("inspect", folder.file("c.sheaf"))
+        #expect(inspected.stdout.contains("model.hidden.weight"))
+        #expect(inspected.stdout.contains("epoch (int) = 3"))
+    }
+
+    @Test("compression is honoured and the result verifies")
+    func compression() throws {
+        let folder = try TemporaryFolder()
+        let result = try sheaf("convert", fixturePath("interchange/torch/mlp.params"), folder.file("z.sheaf"), "--compress", "deflate:6")
+        #expect(result.status == 0)
+        #expect(try sheaf("inspect", folder.file("z.sheaf")).stdout.contains("deflate"))
+        #expect(try sheaf("verify", folder.file("z.sheaf")).status == 0)
+        #expect(try sheaf("convert", fixturePath("interchange/torch/mlp.params"), folder.file("q.sheaf"), "--compress", "zstd").status == 2)
+    }
+}
