@@ -8,6 +8,7 @@ let package = Package(
         // MARK: - Public API
         .library(name: "Sheaf", targets: ["Sheaf"]),
         .library(name: "SheafInterchange", targets: ["SheafInterchange"]),
+        .library(name: "SheafRuntime", targets: ["SheafRuntime"]),
         .executable(name: "sheaf", targets: ["SheafCLI"]),
     ],
     dependencies: [
@@ -24,6 +25,9 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
 
         // MARK: - Implementation details
         .target(name: "SheafHDF5", dependencies: ["CHDF5"]),
@@ -33,13 +37,15 @@ let package = Package(
 
         .target(name: "SheafInterchange", dependencies: ["Sheaf", "SheafHDF5", "CZlib"]),
 
+        .target(name: "SheafRuntime", dependencies: ["Sheaf", "COpenBLAS"]),
         .executableTarget(name: "SheafCLI", dependencies: [
-            "Sheaf", "SheafInterchange",
+            "Sheaf", "SheafInterchange", "SheafRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // MARK: - Tests
         .testTarget(name: "SheafTests", dependencies: ["Sheaf", "SheafHDF5", "SheafInterchange"]),
+        .testTarget(name: "SheafRuntimeTests", dependencies: ["Sheaf", "SheafInterchange", "SheafRuntime"]),
         .testTarget(name: "SheafCLITests", dependencies: ["Sheaf", "SheafInterchange", "SheafCLI"]),
     ],
     swiftLanguageModes: [.v6]
