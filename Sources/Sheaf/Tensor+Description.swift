@@ -1,3 +1,4 @@
+import Foundation
 extension Tensor: CustomStringConvertible {
     /// Prints like PyTorch: `tensor([0, 1, 2, 3])`, with the dtype where it is not
     /// the default for the values.
@@ -12,6 +13,12 @@ extension Tensor: CustomStringConvertible {
             text = nest(parts)
         } else {
             let read = Self.doubleReader(dtype)
+            let shown = (0..<min(count, limit)).map { read(storage.bytes, $0) }
+            let finite = shown.filter { $0.isFinite }
+            let integral = finite.allSatisfy { $0 == $0.rounded() && abs($0) < 1e15 }
+            let largest = finite.map(abs).max() ?? 0
+            let smallest = finite.filter { $0 != 0 }.map(abs).min() ?? 1
+            let scientific = largest >= 1e8 || smallest < 1e-4
             let parts: [String] = (0..<min(count, limit)).map { i in
                 let v = read(storage.bytes, i)
                 switch dtype {
@@ -20,7 +27,9 @@ extension Tensor: CustomStringConvertible {
                     let (value, big) = Self.integerReader(dtype)(storage.bytes, i)
                     return big.map { "\($0)" } ?? "\(value)"
                 case _ where dtype.isInteger: return "\(Int64(v))"
-                default: return Self.format(v)
+                default:
+                    if !v.isFinite || integral { return Self.format(v) }
+                    return scientific ? String(format4: v) : String(format: "%.4f", v)
                 }
             }
             text = nest(parts)

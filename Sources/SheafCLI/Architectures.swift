@@ -1,0 +1,55 @@
+import SheafRuntime
+
+/// The seed chapter's MLP: `hidden` Linear(20, 256), ReLU, `output` Linear(256, 10).
+final class SeedMLP: Module, @unchecked Sendable {
+    let hidden: Linear
+    let output: Linear
+
+    init(on device: Device = .cpu) throws {
+        hidden = try Linear(20, 256, on: device)
+        output = try Linear(256, 10, on: device)
+        super.init()
+    }
+
+    override func forward(_ x: NDArray) throws -> NDArray { try output(relu(hidden(x))) }
+}
+
+/// The seed chapter's parameter-free layer.
+final class CenteredLayer: Module, @unchecked Sendable {
+    override func forward(_ x: NDArray) throws -> NDArray { try x - x.mean() }
+}
+
+/// The seed chapter's layer with its own weight `[in, units]` and bias.
+final class MyLinear: Module, @unchecked Sendable {
+    let weight: Parameter
+    let bias: Parameter
+
+    init(_ inUnits: Int, _ units: Int) throws {
+        weight = Parameter(try .randn([inUnits, units]))
+        bias = Parameter(try .randn([units]))
+        super.init()
+    }
+
+    override func forward(_ x: NDArray) throws -> NDArray { try relu(x.matmul(weight.value) + bias.value) }
+}
+
+/// Architectures `sheaf run` knows by name.
+enum Architecture {
+    /// `seed-mlp`, or `mlp:20,256,10` (a Sequential of Linear/ReLU, keys `0.`, `2.`, …).
+    static func make(_ name: String) throws -> Module {
+        if name == "seed-mlp" { return try SeedMLP() }
+        if name.hasPrefix("mlp:") {
+            let sizes = name.dropFirst(4).split(separator: ",").map { Int($0) }
+            guard sizes.count >= 2, sizes.allSatisfy({ ($0 ?? 0) > 0 }) else {
+                throw RuntimeError(.invalidArgument, "mlp:SIZES needs at least two positive sizes, for example mlp:20,256,10")
+            }
+            var layers: [Module] = []
+            for i in 0..<(sizes.count - 1) {
+                if i > 0 { layers.append(ReLU()) }
+                layers.append(try Linear(sizes[i]!, sizes[i + 1]!))
+            }
+            return Sequential(layers: layers)
+        }
+        throw RuntimeError(.invalidArgument, "unknown architecture '\(name)'; built in: seed-mlp, mlp:IN,HIDDEN,...,OUT")
+    }
+}
