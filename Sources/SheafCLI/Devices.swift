@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Sheaf
+import SheafRuntime
+
+extension SheafCommand {
+    struct Devices: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the compute devices; with --check, run every GPU operation and compare it with the CPU.")
+
+        @Flag(help: "Compare each operation on every GPU with the CPU result.") var check = false
+
+        func run() throws {
+            let gpus = Device.gpuCount
+            print("cpu: \(ProcessInfo.processInfo.activeProcessorCount) cores (OpenBLAS)")
+            if gpus == 0 { print("no GPU: \(Device.gpuUnavailableReason ?? "none found")") }
+            for index in 0..<gpus { print("cuda:\(index)") }
+            guard check, gpus > 0 else { return }
+            var failures = 0
+            for index in 0..<gpus {
+                let device = Device.cuda(index)
+                for (name, difference) in try DeviceCheck.run(on: device) {
+                    let ok = difference <= 1e-5
+                    if !ok { failures += 1 }
+                    print("\(device) \(name): max relative difference \(difference) \(ok ? "OK" : "FAIL")")
+                }
+            }
+            if failures > 0 { throw CommandFailure(message: "\(failures) GPU operations differ from the CPU") }
+        }
+    }
+}
+
+/// Runs each operation on the CPU and on a GPU and reports the largest relative difference.
+enum DeviceCheck {
+    static func run(on device: Device) throws -> [(String, Double)] {
+        RandomSource.manualSeed(42)
+        let a = try NDArray.randn([33, 70]), b = try NDArray.randn([70, 45])
+        let row = try NDArray.randn([70]), column = try NDArray.randn([33, 1]), scalar = try NDArray.randn([])
+        let weight = try NDArray.randn([50, 70]), bias = try NDArray.randn([50])
+        func compare(_ name: String, _ op: (NDArray, NDArray, NDArray, NDArray) throws -> NDArray) throws -> (String, Double) {
+            let cpu = try op(a, b, row, column).tensor().converted(to: .float64).scalars(as: Double.self)
+            let gpuResult = try op(a.to(device), b.to(device), row.to(device), column.to(device))
+            guard gpuResult.device == device else { throw RuntimeError(.deviceMismatch, "\(name) left \(device)") }
+            let gpu = try gpuResult.tensor().converted(to: .float64).scalars(as: Double.self)
+            var worst = 0.0
+            for (x, y) in zip(cpu, gpu) { worst = max(worst, abs(x - y) / max(abs(x), 1e-3)) }
+            return (name, cpu.count == gpu.count ? worst : .infinity)
+        }
+        return [
+            try compare("add (same shape)") { a, _, _, _ in try a + a },
+            try compare("sub (row broadcast)") { a, _, r, _ in try a - r },
+            try compare("mul (column broadcast)") { a, _, _, c in try a * c },
+            try compare("div (scalar)") { a, _, _, _ in try a / 3 },
+            try compare("add (0-d)") { a, _, _, _ in try a + (scalar.to(a.device)) },
+            try compare("relu") { a, _, _, _ in try a.relu() },
+            try compare("matmul") { a, b, _, _ in try a.matmul(b) },
+            try compare("linear") { a, _, _, _ in try NDArray.linear(a, weight: weight.to(a.device), bias: bias.to(a.device)) },
+            try compare("mean") { a, _, _, _ in try a.mean() },
+            try compare("sum axis 0") { a, _, _, _ in try a.sum(axis: 0) },
+            try compare("mean axis 1") { a, _, _, _ in try a.mean(axis: 1) },
+            try compare("equal") { a, _, _, _ in try (a .== a).tensor().converted(to: .float32).pipe { try NDArray($0, on: a.device) } },
+        ]
+    }
+}
+
+extension Tensor {
+    func pipe<R>(_ body: (Tensor) throws -> R) rethrows -> R { try body(self) }
+}
