@@ -44,7 +44,9 @@ let package = Package(
         ]),
 
         // MARK: - Tests
-        .testTarget(name: "SheafTests", dependencies: ["Sheaf", "SheafHDF5", "SheafInterchange"]),
+        // Checkpoints in a loop for the crash-safety tests, which kill it at random moments.
+        .executableTarget(name: "SheafSoak", dependencies: ["Sheaf"]),
+        .testTarget(name: "SheafTests", dependencies: ["Sheaf", "SheafHDF5", "SheafInterchange", "SheafSoak"]),
         .testTarget(name: "SheafRuntimeTests", dependencies: ["Sheaf", "SheafInterchange", "SheafRuntime"]),
         .testTarget(name: "SheafCLITests", dependencies: ["Sheaf", "SheafInterchange", "SheafCLI"]),
     ],

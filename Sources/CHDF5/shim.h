@@ -5,6 +5,18 @@
 #include <hdf5.h>
 #include <string.h>
 
+/// Keeps libhdf5 from registering its atexit handler: after a write error
+/// (disk full, file too large) HDF5 1.10 leaves the file half-closed and its
+/// exit-time cleanup then crashes the process. Sheaf closes every file itself.
+/// Must run before the library initialises, so every getter below calls it.
+static inline void chdf5_prepare(void) {
+    static int done = 0;
+    if (!__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
+        H5dont_atexit();
+        __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+    }
+}
+
 static inline hid_t chdf5_p_default(void) { return H5P_DEFAULT; }
 static inline hid_t chdf5_e_default(void) { return H5E_DEFAULT; }
 static inline hid_t chdf5_f_obj_all_files(void) { return (hid_t)H5F_OBJ_ALL; }
@@ -17,23 +29,23 @@ static inline unsigned chdf5_f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned chdf5_f_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline unsigned chdf5_f_acc_excl(void) { return H5F_ACC_EXCL; }
 
-static inline hid_t chdf5_p_file_create(void) { return H5P_FILE_CREATE; }
-static inline hid_t chdf5_p_file_access(void) { return H5P_FILE_ACCESS; }
-static inline hid_t chdf5_p_group_create(void) { return H5P_GROUP_CREATE; }
-static inline hid_t chdf5_p_dataset_create(void) { return H5P_DATASET_CREATE; }
-static inline hid_t chdf5_p_link_create(void) { return H5P_LINK_CREATE; }
+static inline hid_t chdf5_p_file_create(void) { chdf5_prepare(); return H5P_FILE_CREATE; }
+static inline hid_t chdf5_p_file_access(void) { chdf5_prepare(); return H5P_FILE_ACCESS; }
+static inline hid_t chdf5_p_group_create(void) { chdf5_prepare(); return H5P_GROUP_CREATE; }
+static inline hid_t chdf5_p_dataset_create(void) { chdf5_prepare(); return H5P_DATASET_CREATE; }
+static inline hid_t chdf5_p_link_create(void) { chdf5_prepare(); return H5P_LINK_CREATE; }
 
-static inline hid_t chdf5_t_std_i8le(void) { return H5T_STD_I8LE; }
-static inline hid_t chdf5_t_std_i16le(void) { return H5T_STD_I16LE; }
-static inline hid_t chdf5_t_std_i32le(void) { return H5T_STD_I32LE; }
-static inline hid_t chdf5_t_std_i64le(void) { return H5T_STD_I64LE; }
-static inline hid_t chdf5_t_std_u8le(void) { return H5T_STD_U8LE; }
-static inline hid_t chdf5_t_std_u16le(void) { return H5T_STD_U16LE; }
-static inline hid_t chdf5_t_std_u32le(void) { return H5T_STD_U32LE; }
-static inline hid_t chdf5_t_std_u64le(void) { return H5T_STD_U64LE; }
-static inline hid_t chdf5_t_ieee_f32le(void) { return H5T_IEEE_F32LE; }
-static inline hid_t chdf5_t_ieee_f64le(void) { return H5T_IEEE_F64LE; }
-static inline hid_t chdf5_t_c_s1(void) { return H5T_C_S1; }
+static inline hid_t chdf5_t_std_i8le(void) { chdf5_prepare(); return H5T_STD_I8LE; }
+static inline hid_t chdf5_t_std_i16le(void) { chdf5_prepare(); return H5T_STD_I16LE; }
+static inline hid_t chdf5_t_std_i32le(void) { chdf5_prepare(); return H5T_STD_I32LE; }
+static inline hid_t chdf5_t_std_i64le(void) { chdf5_prepare(); return H5T_STD_I64LE; }
+static inline hid_t chdf5_t_std_u8le(void) { chdf5_prepare(); return H5T_STD_U8LE; }
+static inline hid_t chdf5_t_std_u16le(void) { chdf5_prepare(); return H5T_STD_U16LE; }
+static inline hid_t chdf5_t_std_u32le(void) { chdf5_prepare(); return H5T_STD_U32LE; }
+static inline hid_t chdf5_t_std_u64le(void) { chdf5_prepare(); return H5T_STD_U64LE; }
+static inline hid_t chdf5_t_ieee_f32le(void) { chdf5_prepare(); return H5T_IEEE_F32LE; }
+static inline hid_t chdf5_t_ieee_f64le(void) { chdf5_prepare(); return H5T_IEEE_F64LE; }
+static inline hid_t chdf5_t_c_s1(void) { chdf5_prepare(); return H5T_C_S1; }
 
 /// The file address of an object, stable for the life of the file: two links
 /// to one object give the same value. Hides the 1.10 / 1.12 API difference.
@@ -106,6 +118,7 @@ static inline herr_t chdf5_silence_errors(void) {
 
 /// The float16 file type h5py uses: IEEE half precision, little-endian.
 static inline hid_t chdf5_create_float16_type(void) {
+    chdf5_prepare();
     hid_t t = H5Tcopy(H5T_IEEE_F32LE);
     if (t < 0) return t;
     if (H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 || H5Tset_size(t, 2) < 0 ||
@@ -118,6 +131,7 @@ static inline hid_t chdf5_create_float16_type(void) {
 
 /// The bool file type h5py uses: an 8-bit signed enum {FALSE = 0, TRUE = 1}.
 static inline hid_t chdf5_create_bool_type(void) {
+    chdf5_prepare();
     hid_t t = H5Tenum_create(H5T_STD_I8LE);
     if (t < 0) return t;
     signed char f = 0, tr = 1;
@@ -130,6 +144,7 @@ static inline hid_t chdf5_create_bool_type(void) {
 
 /// The complex file type h5py uses: a compound {r, i} of two IEEE floats.
 static inline hid_t chdf5_create_complex_type(int bits) {
+    chdf5_prepare();
     hid_t part = bits == 64 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
     size_t half = bits == 64 ? 4 : 8;
     hid_t t = H5Tcreate(H5T_COMPOUND, half * 2);
@@ -143,6 +158,7 @@ static inline hid_t chdf5_create_complex_type(int bits) {
 
 /// A variable-length UTF-8 string type, as h5py writes `str` attributes.
 static inline hid_t chdf5_create_vlen_utf8_type(void) {
+    chdf5_prepare();
     hid_t t = H5Tcopy(H5T_C_S1);
     if (t < 0) return t;
     if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {

@@ -19,6 +19,7 @@ public enum HDF5Library {
     ) throws(HDF5Error) -> R {
         let outcome: Result<R, HDF5Error> = lock.withLock { initialized in
             if !initialized {
+                chdf5_prepare()
                 _ = H5open()
                 _ = chdf5_silence_errors()
                 initialized = true
