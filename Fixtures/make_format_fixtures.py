@@ -12,6 +12,7 @@ Run through Fixtures/make_fixtures.sh, which sets up the virtual environment.
 import json
 import os
 import shutil
+import struct
 import sys
 import zlib
 
@@ -44,6 +45,33 @@ def logical_bytes(array):
     if a.dtype.kind == "b":
         return a.astype(np.uint8).tobytes()
     return a.astype(a.dtype.newbyteorder("<")).tobytes()
+
+
+def metadata_bytes(metadata):
+    """The canonical metadata encoding of Spec/FORMAT.md section 10."""
+    out = b""
+    def string(s):
+        b = s.encode()
+        return struct.pack("<I", len(b)) + b
+    def scalar(v):
+        if isinstance(v, bool):
+            return b"\x01" if v else b"\x00"
+        if isinstance(v, int):
+            return struct.pack("<q", v)
+        if isinstance(v, float):
+            return struct.pack("<d", v)
+        return string(v)
+    def tag(v):
+        return 4 if isinstance(v, bool) else 2 if isinstance(v, int) else 3 if isinstance(v, float) else 1
+    for name in sorted(metadata, key=lambda n: n.encode()):
+        v = metadata[name]
+        out += string(name)
+        if isinstance(v, list):
+            t = tag(v[0]) if v else 1
+            out += bytes([16 + t]) + struct.pack("<I", len(v)) + b"".join(scalar(x) for x in v)
+        else:
+            out += bytes([tag(v)]) + scalar(v)
+    return out
 
 
 def checksum(algorithm, raw):
@@ -150,18 +178,23 @@ class Writer:
             "offset": offset if (storage == "contiguous" and len(raw) and record_offset and canonical) else None,
             "checksum": checksum(self.algorithm, raw), "tied_to": None, "metadata": bool(metadata),
         }
+        if metadata:
+            entry["metadata_checksum"] = checksum(self.algorithm, metadata_bytes(metadata))
         self.index.append(entry)
         self.expected.append({"key": key, "dtype": dtype_name, "shape": list(array.shape), "hex": raw.hex(),
                               "tied_to": None,
                               "metadata": {k: meta_json(v) for k, v in (metadata or {}).items()}})
         return entry
 
-    def close(self, rule, valid=True, error=None, stage="open", metadata=None, index=None, raw_index=None):
+    def close(self, rule, valid=True, error=None, stage="open", metadata=None, index=None, raw_index=None,
+              metadata_checksum=None):
         for mk, mv in sorted((metadata or {}).items()):
             write_attr(self.f, mk, mv)
         if raw_index is None:
-            raw_index = json.dumps({"tensors": self.index if index is None else index},
-                                   sort_keys=True, separators=(",", ":")).encode()
+            document = {"tensors": self.index if index is None else index}
+            if metadata:
+                document["metadata_checksum"] = metadata_checksum or checksum(self.algorithm, metadata_bytes(metadata))
+            raw_index = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
         if raw_index is not False:
             self.f.create_dataset("_sheaf_index", data=np.frombuffer(raw_index, dtype=np.uint8), track_times=False)
         self.f.close()
@@ -377,6 +410,16 @@ def invalid_fixtures():
     offsets = [e["offset"] for e in w.index]
     assert any(o % 64 for o in offsets), offsets
     w.close("§6 contiguous data starts at a multiple of 64", False, "invalidFile", stage="verify")
+
+    w = Writer("invalid/file_metadata_tampered.sheaf")
+    w.add("x", "float32", sample("float32", (2,), 1031))
+    w.close("§10 file metadata must match its checksum", False, "checksumMismatch",
+            metadata={"epoch": 3}, metadata_checksum=checksum("xxh3-64", metadata_bytes({"epoch": 4})))
+
+    w = Writer("invalid/tensor_metadata_tampered.sheaf")
+    e = w.add("x", "float32", sample("float32", (2,), 1032), metadata={"unit": "m"})
+    w.close("§10 tensor metadata must match its checksum", False, "checksumMismatch", stage="load",
+            index=[dict(e, metadata_checksum=checksum("xxh3-64", metadata_bytes({"unit": "cm"})))])
 
     w = Writer("invalid/metadata_flag_wrong.sheaf")
     e = w.add("x", "float32", sample("float32", (2,), 1030), metadata={"note": "x"})

@@ -78,8 +78,12 @@ struct IndexEntry: Codable, Equatable {
     var checksum: String
     var tied_to: String?
     var metadata: Bool
+    /// Checksum of the tensor's metadata (§10), when the writer recorded it.
+    var metadata_checksum: String?
 }
 
 struct IndexDocument: Codable, Equatable {
     var tensors: [IndexEntry]
+    /// Checksum of the file's metadata (§10), when the writer recorded it.
+    var metadata_checksum: String?
 }

@@ -26,7 +26,9 @@ extension SheafFile {
             let group = try file.root().openGroup(FormatLayout.tensorsGroup)
             let dataset = try group.openDataset(name)
             let names = try HDF5Attributes.names(of: dataset.id, path: dataset.path)
-            return try Self.readMetadata(dataset.id, names: names, path: path, key: key)
+            let metadata = try Self.readMetadata(dataset.id, names: names, path: path, key: key)
+            try checkMetadata(metadata, entry)
+            return metadata
         }
     }
 
@@ -77,9 +79,10 @@ extension SheafFile {
                 try dataset.read(into: storage.mutableBytes, as: memoryType)
             }
             var tensor = Tensor(dtype: entry.dtype, shape: entry.shape, storage: storage)
-            if entry.hasMetadata {
+            if entry.hasMetadata || entry.metadataChecksum != nil {
                 let names = try HDF5Attributes.names(of: dataset.id, path: dataset.path)
                 tensor.metadata = try Self.readMetadata(dataset.id, names: names, path: path, key: entry.key)
+                try checkMetadata(tensor.metadata, entry)
             }
             return tensor
         }
@@ -97,6 +100,15 @@ extension SheafFile {
             }
         }
         return tensor
+    }
+
+    func checkMetadata(_ metadata: Metadata, _ entry: Entry) throws(SheafError) {
+        guard let expected = entry.metadataChecksum else { return }
+        let found = MetadataDigest.encode(metadata).withUnsafeBytes { checksumAlgorithm.digest($0) }
+        guard found == expected else {
+            throw SheafError(.checksumMismatch, file: path, key: entry.key,
+                             "metadata checksum mismatch: index says \(checksumAlgorithm.format(expected)), the attributes give \(checksumAlgorithm.format(found))")
+        }
     }
 
     /// Reads exactly `buffer.count` bytes at `offset`.

@@ -27,6 +27,8 @@ public struct SheafFile: ~Copyable {
         public var tiedTo: String?
         /// Whether the tensor carries user metadata.
         public var hasMetadata: Bool
+        /// The checksum of the tensor's metadata, when the writer recorded one.
+        public var metadataChecksum: UInt64?
     }
 
     public let path: String
@@ -151,6 +153,16 @@ public struct SheafFile: ~Copyable {
             throw SheafError(.limitExceeded, file: path, "index is empty or larger than \(FormatLayout.maxIndexBytes) bytes")
         }
         let document = try JSON.decode(IndexDocument.self, from: json, file: path)
+        if let recorded = document.metadata_checksum {
+            guard let expected = algorithm.parse(recorded) else {
+                throw SheafError(.invalidIndex, file: path, "metadata_checksum '\(recorded)' is not a \(algorithm.rawValue) hex value")
+            }
+            let found = MetadataDigest.encode(metadata).withUnsafeBytes { algorithm.digest($0) }
+            guard found == expected else {
+                throw SheafError(.checksumMismatch, file: path,
+                                 "file metadata checksum mismatch: index says \(recorded), the metadata attributes give \(algorithm.format(found))")
+            }
+        }
         let (entries, positions) = try Self.validate(document, kind: kind, algorithm: algorithm, fileSize: fileSize, path: path)
         let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw SheafError(.io, file: path, "cannot open: \(errnoText())") }
@@ -203,9 +215,17 @@ public struct SheafFile: ~Copyable {
                                      "tied to '\(owner)', which is not an earlier untied key of the same dtype, shape and checksum")
                 }
             }
+            var metadataChecksum: UInt64?
+            if let text = raw.metadata_checksum {
+                guard let value = algorithm.parse(text) else {
+                    throw SheafError(.invalidIndex, file: path, key: key, "metadata_checksum '\(text)' is not a \(algorithm.rawValue) hex value")
+                }
+                metadataChecksum = value
+            }
             positions[key] = entries.count
             entries.append(Entry(key: key, dtype: dtype, shape: raw.shape, byteCount: raw.nbytes, storage: storage,
-                                 offset: raw.offset, checksum: checksum, tiedTo: raw.tied_to, hasMetadata: raw.metadata))
+                                 offset: raw.offset, checksum: checksum, tiedTo: raw.tied_to, hasMetadata: raw.metadata,
+                                 metadataChecksum: metadataChecksum))
         }
         switch kind {
         case .tensor:

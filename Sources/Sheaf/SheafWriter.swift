@@ -121,10 +121,12 @@ public enum SheafWriter {
             index.append(IndexEntry(
                 key: key, dtype: tensor.dtype.rawValue, shape: tensor.shape, nbytes: tensor.byteCount,
                 offset: offset, storage: storage == .contiguous ? StorageKind.contiguous.rawValue : StorageKind.deflate.rawValue,
-                checksum: options.checksum.format(checksum), tied_to: nil, metadata: !tensor.metadata.isEmpty))
+                checksum: options.checksum.format(checksum), tied_to: nil, metadata: !tensor.metadata.isEmpty,
+                metadata_checksum: tensor.metadata.isEmpty ? nil : MetadataDigest.checksum(tensor.metadata, options.checksum)))
             positions[key] = position
         }
-        let json = Tensor(try JSON.encode(IndexDocument(tensors: index)))
+        let json = Tensor(try JSON.encode(IndexDocument(tensors: index,
+                                                         metadata_checksum: MetadataDigest.checksum(metadata, options.checksum))))
         try hdf5(destination) { () throws(HDF5Error) in
             let byteType = try HDF5Datatype.int(bits: 8, signed: false)
             let indexDataset = try HDF5Dataset.create(in: root, name: FormatLayout.indexDataset, type: byteType,
