@@ -46,7 +46,7 @@ let package = Package(
         // MARK: - Tests
         // Checkpoints in a loop for the crash-safety tests, which kill it at random moments.
         .executableTarget(name: "SheafSoak", dependencies: ["Sheaf"]),
-        .testTarget(name: "SheafTests", dependencies: ["Sheaf", "SheafHDF5", "SheafInterchange", "SheafSoak"]),
+        .testTarget(name: "SheafTests", dependencies: ["Sheaf", "SheafHDF5", "SheafInterchange", "SheafSoak", "SheafCLI"]),
         .testTarget(name: "SheafRuntimeTests", dependencies: ["Sheaf", "SheafInterchange", "SheafRuntime"]),
         .testTarget(name: "SheafCLITests", dependencies: ["Sheaf", "SheafInterchange", "SheafCLI"]),
     ],

@@ -7,6 +7,12 @@ public struct VerificationProblem: Sendable, Equatable, CustomStringConvertible 
     public var message: String
     public var code: SheafError.Code
 
+    public init(key: String?, message: String, code: SheafError.Code) {
+        self.key = key
+        self.message = message
+        self.code = code
+    }
+
     public var description: String { key.map { "key '\($0)': \(message)" } ?? message }
 }
 

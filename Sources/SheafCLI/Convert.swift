@@ -26,6 +26,7 @@ extension SheafCommand {
         @Flag(help: "Write tied keys as separate copies where the target cannot tie tensors.") var untie = false
         @Flag(help: "Replace OUTPUT if it exists (still atomically).") var force = false
         @Flag(help: "Print nothing but errors.") var quiet = false
+        @OptionGroup var isolation: IsolationOptions
 
         func validate() throws {
             if from == .raw || shape != nil || dtype != nil || byteOrder != nil {
@@ -61,6 +62,7 @@ extension SheafCommand {
 
         func run() throws {
             let raw = from == .raw || shape != nil ? try rawLayout() : nil
+            if raw == nil { try isolation.preflight(input, format: from) }
             let source = try Interchange.open(path: input, format: from ?? (raw != nil ? .raw : nil), raw: raw)
             let target = to ?? InterchangeFormat.forExtension(of: output) ?? .sheaf
             var options = ExportOptions()

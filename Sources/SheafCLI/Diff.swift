@@ -13,12 +13,15 @@ extension SheafCommand {
         @Argument(help: "The second file.") var b: String
         @Option(help: "Relative tolerance.") var rtol: Double = 0
         @Option(help: "Absolute tolerance.") var atol: Double = 0
+        @OptionGroup var isolation: IsolationOptions
 
         func validate() throws {
             guard rtol >= 0, atol >= 0 else { throw ValidationError("tolerances must be non-negative") }
         }
 
         func run() throws {
+            try isolation.preflight(a)
+            try isolation.preflight(b)
             let first = try Interchange.open(path: a), second = try Interchange.open(path: b)
             let report = try Differ.diff(first, second, rtol: rtol, atol: atol)
             for key in report.onlyInFirst { print("only in \(a): \(key)") }

@@ -11,8 +11,10 @@ extension SheafCommand {
         @Argument(help: "The file to inspect.") var file: String
         @Option(help: "Input format (default: detected from the content).") var from: InterchangeFormat?
         @Flag(help: "Print the result as JSON.") var json = false
+        @OptionGroup var isolation: IsolationOptions
 
         func run() throws {
+            try isolation.preflight(file, format: from)
             let source = try Interchange.open(path: file, format: from)
             var version: String?
             var checksums: [String: String] = [:]

@@ -15,6 +15,7 @@ extension SheafCommand {
         @Option(help: "The input, a .npy file (or any single-tensor file).") var input: String
         @Option(help: "Write the output here (.npy or any writable format).") var output: String?
         @Option(help: "auto (the first GPU, else the CPU), cpu, or cuda:N.") var device: String = "auto"
+        @OptionGroup var isolation: IsolationOptions
 
         func validate() throws {
             guard device == "auto" || Device(device) != nil else { throw ValidationError("--device must be auto, cpu or cuda:N, got '\(device)'") }
@@ -26,6 +27,8 @@ extension SheafCommand {
             do { model = try Architecture.make(architecture) } catch let error as RuntimeError {
                 throw ValidationError(error.message)
             }
+            try isolation.preflight(params)
+            try isolation.preflight(input)
             let state = try Interchange.loadStateDict(path: params)
             do {
                 try model.loadStateDict(state)

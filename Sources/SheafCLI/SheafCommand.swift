@@ -10,7 +10,7 @@ struct SheafCommand: ParsableCommand {
         commandName: "sheaf",
         abstract: "Save, convert, check and run neural-network weights in the Sheaf format.",
         version: "sheaf 1.0 (format \(FormatLayout.version))",
-        subcommands: [Convert.self, Verify.self, Inspect.self, Diff.self, Run.self, Tour.self, Devices.self])
+        subcommands: [Convert.self, Verify.self, Inspect.self, Diff.self, Run.self, Tour.self, Devices.self, Probe.self])
 
     /// Exit codes: 0 success; 1 invalid input, files differ, or refused; 2 usage
     /// error (bad arguments, unreadable path).

@@ -11,6 +11,26 @@ extension SheafCommand {
 
         @Argument(help: "The files to check.") var files: [String]
         @Flag(help: "Print the result as JSON.") var json = false
+        @Flag(inversion: .prefixedNo, help: "Parse each file in a separate process with limits, so a crash or hang in libhdf5 on a hostile file is reported, not fatal.")
+        var isolate = true
+
+        static func isolatedVerify(_ file: String) -> [VerificationProblem] {
+            guard FileManager.default.fileExists(atPath: file) else {
+                return [VerificationProblem(key: nil, message: "cannot open: No such file or directory", code: .fileNotFound)]
+            }
+            switch Isolation.probe("verify", file) {
+            case .failed(let reason):
+                return [VerificationProblem(key: nil, message: reason, code: .invalidFile)]
+            case .finished(_, let output):
+                guard let items = try? JSONSerialization.jsonObject(with: output) as? [[String: Any]] else {
+                    return [VerificationProblem(key: nil, message: "the isolated verifier gave no result", code: .invalidFile)]
+                }
+                return items.map {
+                    VerificationProblem(key: $0["key"] as? String, message: $0["reason"] as? String ?? "",
+                                        code: ($0["code"] as? String).flatMap(SheafError.Code.init(rawValue:)) ?? .invalidFile)
+                }
+            }
+        }
 
         func validate() throws {
             guard !files.isEmpty else { throw ValidationError("give at least one file") }
@@ -21,7 +41,7 @@ extension SheafCommand {
             var failed = false
             var unreadable = false
             for file in files {
-                var problems = SheafFile.verify(path: file)
+                var problems = isolate ? Self.isolatedVerify(file) : SheafFile.verify(path: file)
                 if problems.count == 1, problems[0].code == .notSheaf {
                     problems[0].message = "a valid HDF5 file, but not a Sheaf file (no sheaf_format attribute)"
                 }
