@@ -4,6 +4,7 @@
 
 #include <hdf5.h>
 #include <string.h>
+#include <stdlib.h>
 
 /// Keeps libhdf5 from registering its atexit handler: after a write error
 /// (disk full, file too large) HDF5 1.10 leaves the file half-closed and its
@@ -65,6 +66,26 @@ static inline herr_t chdf5_object_address(hid_t obj, unsigned long long *out) {
     *out = (unsigned long long)info.addr;
     return rc;
 #endif
+}
+
+/// The number of open identifiers in files whose name starts with `prefix`,
+/// counted in one call so no other thread can close one in between.
+static inline long long chdf5_open_objects_under(const char *prefix) {
+    ssize_t count = H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
+    if (count < 0) return -1;
+    if (count == 0) return 0;
+    hid_t *ids = (hid_t *)malloc(sizeof(hid_t) * (size_t)count);
+    if (!ids) return -1;
+    ssize_t found = H5Fget_obj_ids((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL, (size_t)count, ids);
+    long long matching = 0;
+    size_t length = strlen(prefix);
+    char name[4096];
+    for (ssize_t i = 0; i < found; i++) {
+        ssize_t n = H5Fget_name(ids[i], name, sizeof name);
+        if (n >= 0 && strncmp(name, prefix, length) == 0) matching++;
+    }
+    free(ids);
+    return found < 0 ? -1 : matching;
 }
 
 /// Number of attributes on an object.

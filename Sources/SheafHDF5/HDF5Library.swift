@@ -63,19 +63,7 @@ public enum HDF5Library {
     /// The number of open HDF5 identifiers (files, groups, datasets, types,
     /// attributes) that belong to files whose path starts with `prefix`.
     public static func openObjectCount(inFilesUnder prefix: String) throws(HDF5Error) -> Int {
-        let total = try openObjectCount()
-        var ids = [hid_t](repeating: 0, count: total)
-        let found = try call("H5Fget_obj_ids", "*") {
-            H5Fget_obj_ids(chdf5_f_obj_all_files(), chdf5_f_obj_all(), ids.count, &ids)
-        }
-        var count = 0
-        for id in ids.prefix(Int(found)) {
-            var name = [CChar](repeating: 0, count: 4096)
-            let length = try call("H5Fget_name", "*") { H5Fget_name(id, &name, name.count) }
-            let path = String(decoding: name.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if path.hasPrefix(prefix) { count += 1 }
-        }
-        return count
+        Int(try call("H5Fget_obj_ids", prefix) { chdf5_open_objects_under(prefix) })
     }
 
     /// Whether the file at `path` starts with an HDF5 signature (at offset 0, 512,

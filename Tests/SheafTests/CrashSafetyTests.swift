@@ -62,6 +62,7 @@ struct CrashSafetyTests {
         var acknowledged = -1
         var next = 0
         var kills = 0
+        var delay = 2_000  // grows while children are killed before their first save (slow builds)
         while kills < 200 {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: soakBinary)
@@ -71,7 +72,7 @@ struct CrashSafetyTests {
             pipe.fileHandleForReading.readabilityHandler = { reader.append($0.availableData) }
             process.standardOutput = pipe
             try process.run()
-            usleep(UInt32.random(in: 2_000...40_000, using: &random))
+            usleep(UInt32(delay) + UInt32.random(in: 0...40_000, using: &random))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             pipe.fileHandleForReading.readabilityHandler = nil
@@ -79,6 +80,7 @@ struct CrashSafetyTests {
             kills += 1
             // This child's last durable step (or the one before its first).
             let childLast = reader.lastStep ?? (next - 1)
+            if reader.lastStep == nil { delay = min(delay + 10_000, 1_000_000) }
             if let step = reader.lastStep { acknowledged = max(acknowledged, step) }
             // A new start cleans what the killed save left, then finds a complete checkpoint.
             let checkpoints = try Checkpointer(directory: directory, keepLast: 2)

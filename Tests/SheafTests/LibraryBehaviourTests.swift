@@ -154,6 +154,42 @@ struct LibraryBehaviourTests {
         #expect(try HDF5Library.openObjectCount(inFilesUnder: folder.path) == 0)
     }
 
+    @Test("a reader opening a checkpoint while it is replaced gets the old or the new file, never a mix")
+    func readWhileReplacing() async throws {
+        let folder = try TemporaryFolder()
+        let checkpoints = try Checkpointer(directory: folder.file("ckpt"), keepLast: 1)
+        var versions: [StateDict] = []
+        for v in 0..<2 {
+            var sd = StateDict()
+            for i in 0..<8 { sd["layer\(i).weight"] = try sampleTensor(.float32, shape: [128, 32], seed: UInt64(v * 100 + i)) }
+            versions.append(sd)
+        }
+        try checkpoints.save(versions[0], step: 7)
+        let path = checkpoints.path(step: 7)
+        let expected = versions
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            group.addTask {
+                for round in 0..<40 { try checkpoints.save(expected[round % 2], step: 7) }
+                return 0
+            }
+            for _ in 0..<3 {
+                group.addTask {
+                    var reads = 0
+                    for _ in 0..<60 {
+                        var loaded = try StateDict(contentsOf: path)
+                        loaded.metadata = [:]
+                        #expect(loaded == expected[0] || loaded == expected[1], "a mix of two checkpoints")
+                        reads += 1
+                    }
+                    return reads
+                }
+            }
+            var total = 0
+            for try await reads in group { total += reads }
+            #expect(total == 180)
+        }
+    }
+
     @Test("many tasks reading and writing at once get correct results")
     func concurrency() async throws {
         let folder = try TemporaryFolder()
