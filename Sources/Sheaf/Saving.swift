@@ -68,8 +68,9 @@ extension StateDict {
     }
 
     /// Loads every tensor of a Sheaf file (a list or a tensor gets keys "0", "1", …).
-    public init(contentsOf path: String, verifyChecksums: Bool = true) throws(SheafError) {
-        self = try SheafFile(path: path).stateDict(verifyChecksums: verifyChecksums)
+    /// `trustIndex` is ``SheafFile/stateDict(verifyChecksums:trustIndex:)``'s.
+    public init(contentsOf path: String, verifyChecksums: Bool = true, trustIndex: Bool = false) throws(SheafError) {
+        self = try SheafFile(path: path).stateDict(verifyChecksums: verifyChecksums, trustIndex: trustIndex)
     }
 
     public init(contentsOf url: URL, verifyChecksums: Bool = true) throws(SheafError) {

@@ -1,0 +1,178 @@
+// sheaf-bench: times Sheaf against PyTorch, safetensors, h5py and NumPy on the
+// same data in one run, and prints one table per workload (medians, and the
+// ratio of Sheaf to the best peer); --json PATH writes the same as JSON.
+import Foundation
+import Sheaf
+import SheafInterchange
+import SheafRuntime
+
+struct Options {
+    var smoke = false
+    var runs = 5
+    var json: String?
+    var python: String?
+    var workloads: Set<String> = ["large", "many-small", "model-like", "runtime"]
+}
+
+var options = Options()
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let argument = arguments.next() {
+    switch argument {
+    case "--smoke": options.smoke = true; options.runs = 2
+    case "--runs": options.runs = Int(arguments.next() ?? "") ?? options.runs
+    case "--json": options.json = arguments.next()
+    case "--python": options.python = arguments.next()
+    case "--workloads": options.workloads = Set((arguments.next() ?? "").split(separator: ",").map(String.init))
+    default:
+        FileHandle.standardError.write(Data("usage: sheaf-bench [--smoke] [--runs N] [--json PATH] [--python PATH] [--workloads a,b]\n".utf8))
+        exit(2)
+    }
+}
+
+/// Median wall time of `runs` calls, in milliseconds, after one warm-up call.
+func time(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
+    try body()
+    var samples: [Double] = []
+    for _ in 0..<runs {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+    samples.sort()
+    return samples[samples.count / 2]
+}
+
+struct Row { var name: String; var ms: Double; var isSheaf: Bool; var note = "" }
+var report: [String: [Row]] = [:]
+var order: [String] = []
+
+func add(_ workload: String, _ row: Row) {
+    if report[workload] == nil { order.append(workload) }
+    report[workload, default: []].append(row)
+}
+
+let folder = FileManager.default.temporaryDirectory.path + "/sheaf-bench-\(getpid())"
+try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(atPath: folder) }
+
+var generator = SeededGenerator(seed: 1)
+func random(_ shape: [Int], _ dtype: DType = .float32) throws -> Tensor {
+    try Tensor(dtype: dtype, shape: shape) { bytes in
+        bytes.withMemoryRebound(to: UInt64.self) { words in
+            for i in words.indices { words[i] = generator.next() & 0x3F7F_FFFF_3F7F_FFFF }  // finite floats
+        }
+    }
+}
+
+func workload(_ name: String) throws -> StateDict {
+    var sd = StateDict()
+    switch name {
+    case "large":
+        let n = options.smoke ? 64 : 2048
+        for i in 0..<(options.smoke ? 4 : 24) { sd["layers.\(i).weight"] = try random([n, n]) }
+    case "many-small":
+        for i in 0..<(options.smoke ? 200 : 10_000) { sd["t\(i)"] = try random([256]) }
+    default:  // model-like: a small transformer
+        let d = options.smoke ? 64 : 512, vocab = options.smoke ? 500 : 8000
+        sd["embed.weight"] = try random([vocab, d], .float16)
+        for l in 0..<(options.smoke ? 2 : 24) {
+            for p in ["q", "k", "v", "o"] { sd["layers.\(l).attn.\(p).weight"] = try random([d, d], .bfloat16) }
+            sd["layers.\(l).mlp.up.weight"] = try random([4 * d, d], .bfloat16)
+            sd["layers.\(l).mlp.down.weight"] = try random([d, 4 * d], .bfloat16)
+            for p in ["ln1", "ln2"] {
+                sd["layers.\(l).\(p).weight"] = try random([d])
+                sd["layers.\(l).\(p).bias"] = try random([d])
+            }
+        }
+        sd["norm.weight"] = try random([d])
+        sd["head.weight"] = sd["embed.weight"]
+    }
+    return sd
+}
+
+for name in ["large", "many-small", "model-like"] where options.workloads.contains(name) {
+    let sd = try workload(name)
+    let bytes = sd.reduce(0) { $0 + $1.tensor.byteCount }
+    let path = folder + "/\(name).sheaf"
+    add(name, Row(name: "Sheaf save (checksums, fsync, rename)", ms: try time(options.runs) { try sd.save(to: path) }, isSheaf: true))
+    add(name, Row(name: "Sheaf full load (checked)", ms: try time(options.runs) { _ = try StateDict(contentsOf: path) }, isSheaf: true))
+    add(name, Row(name: "Sheaf full load (index-trusted)", ms: try time(options.runs) { _ = try StateDict(contentsOf: path, trustIndex: true) }, isSheaf: true))
+    add(name, Row(name: "Sheaf lazy open (keys + shapes)", ms: try time(options.runs) { _ = try SheafFile(path: path).entries.count }, isSheaf: true))
+    let key = sd.keys[sd.count / 2]
+    add(name, Row(name: "Sheaf lazy open + read one tensor", ms: try time(options.runs) { _ = try SheafFile(path: path).tensor(key) }, isSheaf: true))
+    // safetensors of the same data, for the peers and for convert.
+    let st = folder + "/\(name).safetensors"
+    var untie = ExportOptions(); untie.untie = true; untie.replace = true
+    _ = try Exporter.export(try Interchange.open(path: path), to: st, as: .safetensors, options: untie)
+    var replace = ExportOptions(); replace.replace = true
+    add(name, Row(name: "sheaf convert safetensors -> Sheaf", ms: try time(options.runs) {
+        _ = try Exporter.export(try Interchange.open(path: st), to: folder + "/\(name)-converted.sheaf", as: .sheaf, options: replace)
+    }, isSheaf: true))
+    // The bandwidth bound: one memcpy of the same bytes.
+    let source = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+    let target = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+    memset(source, 1, bytes); memset(target, 0, bytes)
+    add(name, Row(name: "memcpy of the same bytes (bound)", ms: time(options.runs) { memcpy(target, source, bytes) }, isSheaf: false, note: "bound"))
+    source.deallocate(); target.deallocate()
+}
+
+if options.workloads.contains("runtime") {
+    let cases: [(String, [Int], Int)] = options.smoke
+        ? [("seed MLP batch 1", [20, 256, 10], 1), ("mlp 64-256-64 batch 16", [64, 256, 64], 16)]
+        : [("seed MLP batch 1", [20, 256, 10], 1), ("seed MLP batch 64", [20, 256, 10], 64),
+           ("seed MLP batch 4096", [20, 256, 10], 4096), ("MLP 1024-4096-1024 batch 256", [1024, 4096, 1024], 256)]
+    for (label, sizes, batch) in cases {
+        var layers: [Module] = []
+        for i in 0..<(sizes.count - 1) { if i > 0 { layers.append(ReLU()) }; layers.append(try Linear(sizes[i], sizes[i + 1])) }
+        let net = Sequential(layers: layers)
+        let x = try NDArray.randn([batch, sizes[0]])
+        let ms = try time(options.runs * 4) { _ = try net(x) }
+        var flops = 0.0
+        for i in 0..<(sizes.count - 1) { flops += 2 * Double(batch * sizes[i] * sizes[i + 1]) }
+        add("runtime", Row(name: "Sheaf CPU forward, \(label)", ms: ms, isSheaf: true, note: String(format: "%.1f GFLOP/s", flops / ms / 1e6)))
+        try net.stateDict().save(to: folder + "/runtime-\(label.replacingOccurrences(of: " ", with: "_")).sheaf")
+    }
+}
+
+// Peers, through the Python of the benchmark's virtual environment.
+if let python = options.python ?? ProcessInfo.processInfo.environment["SHEAF_BENCH_PYTHON"] {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("peers.py").path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: python)
+    process.arguments = [script, folder, String(options.runs)] + (options.smoke ? ["--smoke"] : [])
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    if let rows = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] {
+        for row in rows {
+            add(row["workload"] as! String, Row(name: row["name"] as! String, ms: row["ms"] as! Double, isSheaf: false,
+                                                note: row["note"] as? String ?? ""))
+        }
+    } else {
+        FileHandle.standardError.write(Data("peers.py gave no result (exit \(process.terminationStatus))\n".utf8))
+    }
+}
+
+// Tables.
+var json: [[String: Any]] = []
+for workload in order {
+    let rows = report[workload]!
+    print("\n## \(workload)\(options.smoke ? " (smoke sizes)" : "")")
+    print("| measurement | median ms | vs best peer | note |")
+    print("|---|---:|---:|---|")
+    for row in rows {
+        // The best peer of the same operation: the fastest non-Sheaf, non-bound row with the same verb.
+        let verb = ["save", "load", "open", "convert", "forward"].first { row.name.lowercased().contains($0) } ?? ""
+        let peers = rows.filter { !$0.isSheaf && $0.note != "bound" && $0.name.lowercased().contains(verb) && !verb.isEmpty }
+        let best = peers.map(\.ms).min()
+        let ratio = row.isSheaf ? best.map { String(format: "%.2fx", row.ms / $0) } ?? "-" : "-"
+        print("| \(row.name) | \(String(format: "%.2f", row.ms)) | \(ratio) | \(row.note) |")
+        json.append(["workload": workload, "name": row.name, "ms": row.ms, "sheaf": row.isSheaf, "note": row.note])
+    }
+}
+if let path = options.json {
+    try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
+}
