@@ -91,7 +91,7 @@ for workload in ("large", "many-small", "model-like"):
         add(workload, "torch.save save", timed(lambda: torch.save(tensors, pt)))
         add(workload, "torch.load load", timed(lambda: torch.load(pt)))
         add(workload, "torch.load(mmap=True) load", timed(lambda: torch.load(pt, mmap=True)), "lazy pages")
-        add(workload, "safetensors (torch) load", timed(lambda: safetensors.torch.load_file(st)))
+        add(workload, "safetensors (torch) load", timed(lambda: safetensors.torch.load_file(st)), "lazy pages")
 
 # Runtime: the same MLP shapes in NumPy (matmul) and PyTorch eager.
 cases = [("seed MLP batch 1", [20, 256, 10], 1), ("mlp 64-256-64 batch 16", [64, 256, 64], 16)] if smoke else \

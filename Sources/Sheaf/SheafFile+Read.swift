@@ -1,3 +1,4 @@
+import Dispatch
 import SheafHDF5
 #if canImport(Glibc)
 import Glibc
@@ -45,14 +46,20 @@ extension SheafFile {
     public func stateDict(verifyChecksums: Bool = true, trustIndex: Bool = false) throws(SheafError) -> StateDict {
         var result = StateDict()
         var loaded: [String: Tensor] = [:]
-        for entry in entries {
+        // Index-trusted tensors are read and checksummed on every core at once.
+        var prefetched: [Int: Tensor] = [:]
+        if trustIndex {
+            let wanted = entries.indices.filter { entries[$0].tiedTo == nil && entries[$0].offset != nil && !entries[$0].hasMetadata }
+            prefetched = try Self.readIndexed(wanted.map { entries[$0] }, descriptor: descriptor, path: path,
+                                              algorithm: checksumAlgorithm, verify: verifyChecksums, positions: wanted)
+        }
+        for (position, entry) in entries.enumerated() {
             if let owner = entry.tiedTo, let tensor = loaded[owner] {
                 result[entry.key] = tensor
                 continue
             }
-            let tensor = trustIndex && entry.offset != nil && !entry.hasMetadata
-                ? try readIndexed(entry, verifyChecksum: verifyChecksums)
-                : try read(entry, verifyChecksum: verifyChecksums)
+            let tensor: Tensor
+            if let ready = prefetched[position] { tensor = ready } else { tensor = try read(entry, verifyChecksum: verifyChecksums) }
             loaded[entry.key] = tensor
             result[entry.key] = tensor
         }
@@ -60,19 +67,58 @@ extension SheafFile {
         return result
     }
 
-    /// Reads a contiguous tensor at its index offset, with no HDF5 call.
-    func readIndexed(_ entry: Entry, verifyChecksum: Bool) throws(SheafError) -> Tensor {
-        let storage = TensorStorage(byteCount: entry.byteCount)
-        do { try readBytes(into: storage.mutableBytes, at: entry.offset ?? 0) } catch { throw error.with(file: path, key: entry.key) }
+    /// Reads contiguous tensors at their index offsets with no HDF5 call, in
+    /// parallel over the cores; returns them by `positions`.
+    static func readIndexed(_ wanted: [Entry], descriptor: Int32, path: String, algorithm: ChecksumAlgorithm,
+                            verify: Bool, positions: [Int]) throws(SheafError) -> [Int: Tensor] {
+        let results = UnsafeMutableBufferPointer<Result<Tensor, SheafError>?>.allocate(capacity: wanted.count)
+        results.initialize(repeating: nil)
+        defer { results.deinitialize(); results.deallocate() }
+        let box = UncheckedBox(results)
+        let workers = min(wanted.count, ProcessInfoWorkers.count)
+        if workers > 0 {
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                var index = worker
+                while index < wanted.count {
+                    box.value[index] = Result { () throws(SheafError) in
+                        try readIndexed(wanted[index], descriptor: descriptor, path: path, algorithm: algorithm, verify: verify)
+                    }
+                    index += workers
+                }
+            }
+        }
+        var tensors: [Int: Tensor] = [:]
+        for (index, position) in positions.enumerated() { tensors[position] = try results[index]!.get() }
+        return tensors
+    }
+
+    /// Reads one contiguous tensor at its index offset.
+    static func readIndexed(_ entry: Entry, descriptor: Int32, path: String, algorithm: ChecksumAlgorithm,
+                            verify: Bool) throws(SheafError) -> Tensor {
+        let storage = TensorStorage(uninitialized: entry.byteCount)
+        var done = 0
+        let buffer = storage.mutableBytes
+        let offset = entry.offset ?? 0
+        while done < buffer.count {
+            let n = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SheafError(.io, file: path, key: entry.key, "read of \(buffer.count) bytes at offset \(offset) failed: \(errnoText())")
+            }
+            if n == 0 {
+                throw SheafError(.invalidFile, file: path, key: entry.key, "file ends inside the data at offset \(offset) (\(buffer.count) bytes)")
+            }
+            done += n
+        }
         var tensor = Tensor(dtype: entry.dtype, shape: entry.shape, storage: storage)
         if entry.dtype == .bool {
             tensor.withUnsafeMutableBytes { bytes in for i in 0..<bytes.count where bytes[i] > 1 { bytes[i] = 1 } }
         }
-        if verifyChecksum {
-            let found = tensor.withUnsafeBytes { checksumAlgorithm.digest($0) }
+        if verify {
+            let found = tensor.withUnsafeBytes { algorithm.digest($0) }
             guard found == entry.checksum else {
                 throw SheafError(.checksumMismatch, file: path, key: entry.key,
-                                 "\(checksumAlgorithm.rawValue) checksum mismatch: index says \(checksumAlgorithm.format(entry.checksum)), data gives \(checksumAlgorithm.format(found))")
+                                 "\(algorithm.rawValue) checksum mismatch: index says \(algorithm.format(entry.checksum)), data gives \(algorithm.format(found))")
             }
         }
         return tensor
@@ -93,7 +139,7 @@ extension SheafFile {
             guard let shape = try dataset.shape(), shape == entry.shape else {
                 throw SheafError(.shapeMismatch, "index says shape \(entry.shape), dataset has shape \(String(describing: try dataset.shape()))")
             }
-            let storage = TensorStorage(byteCount: entry.byteCount)
+            let storage = entry.offset != nil ? TensorStorage(uninitialized: entry.byteCount) : TensorStorage(byteCount: entry.byteCount)
             if let offset = entry.offset {
                 let (layout, _) = try dataset.layout()
                 let actual = try dataset.offset()
@@ -161,4 +207,17 @@ extension SheafFile {
         catch let error as HDF5Error { throw SheafError.hdf5(error, file: path, key: key) }
         catch { throw SheafError(.io, file: path, key: key, "\(error)") }
     }
+}
+
+/// Lets the parallel reader's workers write disjoint slots of one buffer.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+enum ProcessInfoWorkers {
+    static let count: Int = {
+        if let text = getenv("SHEAF_READ_THREADS"), let value = Int(String(cString: text)), value > 0 { return value }
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }()
 }

@@ -26,6 +26,17 @@ public final class TensorStorage: @unchecked Sendable {
         memset(base, 0, max(byteCount, 1))
     }
 
+    /// Allocates `byteCount` bytes without clearing them; the caller fills
+    /// every byte before the storage is reachable from a tensor.
+    init(uninitialized byteCount: Int) {
+        self.byteCount = byteCount
+        var pointer: UnsafeMutableRawPointer?
+        if posix_memalign(&pointer, 64, max(byteCount, 1)) != 0 || pointer == nil {
+            pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        }
+        base = pointer!
+    }
+
     /// Allocates `byteCount` bytes, filled by `initialize`.
     init(uninitializedByteCount byteCount: Int, _ initialize: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         self.byteCount = byteCount

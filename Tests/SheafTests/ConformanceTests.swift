@@ -93,6 +93,7 @@ struct ConformanceTests {
             for b in untied[(i + 1)...] { #expect(!sd[a]!.sharesStorage(with: sd[b]!)) }
         }
         #expect(file.verify() == [])
+        #expect(try file.stateDict(trustIndex: true) == sd, "the index-trusted load reads the same")
     }
 
     @Test("invalid fixtures raise their error", arguments: FormatFixture.all.filter { !$0.valid })

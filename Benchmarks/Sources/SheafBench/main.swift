@@ -46,7 +46,7 @@ struct Row { var name: String; var ms: Double; var isSheaf: Bool; var note = "" 
 var report: [String: [Row]] = [:]
 var order: [String] = []
 
-func add(_ workload: String, _ row: Row) {
+@MainActor func add(_ workload: String, _ row: Row) {
     if report[workload] == nil { order.append(workload) }
     report[workload, default: []].append(row)
 }
@@ -56,7 +56,7 @@ try FileManager.default.createDirectory(atPath: folder, withIntermediateDirector
 defer { try? FileManager.default.removeItem(atPath: folder) }
 
 var generator = SeededGenerator(seed: 1)
-func random(_ shape: [Int], _ dtype: DType = .float32) throws -> Tensor {
+@MainActor func random(_ shape: [Int], _ dtype: DType = .float32) throws -> Tensor {
     try Tensor(dtype: dtype, shape: shape) { bytes in
         bytes.withMemoryRebound(to: UInt64.self) { words in
             for i in words.indices { words[i] = generator.next() & 0x3F7F_FFFF_3F7F_FFFF }  // finite floats
@@ -64,7 +64,7 @@ func random(_ shape: [Int], _ dtype: DType = .float32) throws -> Tensor {
     }
 }
 
-func workload(_ name: String) throws -> StateDict {
+@MainActor func workload(_ name: String) throws -> StateDict {
     var sd = StateDict()
     switch name {
     case "large":
@@ -94,7 +94,7 @@ for name in ["large", "many-small", "model-like"] where options.workloads.contai
     let sd = try workload(name)
     let bytes = sd.reduce(0) { $0 + $1.tensor.byteCount }
     let path = folder + "/\(name).sheaf"
-    add(name, Row(name: "Sheaf save (checksums, fsync, rename)", ms: try time(options.runs) { try sd.save(to: path) }, isSheaf: true))
+    add(name, Row(name: "Sheaf save (checksums + fsync + rename)", ms: try time(options.runs) { try sd.save(to: path) }, isSheaf: true))
     add(name, Row(name: "Sheaf full load (checked)", ms: try time(options.runs) { _ = try StateDict(contentsOf: path) }, isSheaf: true))
     add(name, Row(name: "Sheaf full load (index-trusted)", ms: try time(options.runs) { _ = try StateDict(contentsOf: path, trustIndex: true) }, isSheaf: true))
     add(name, Row(name: "Sheaf lazy open (keys + shapes)", ms: try time(options.runs) { _ = try SheafFile(path: path).entries.count }, isSheaf: true))
@@ -161,15 +161,19 @@ var json: [[String: Any]] = []
 for workload in order {
     let rows = report[workload]!
     print("\n## \(workload)\(options.smoke ? " (smoke sizes)" : "")")
-    print("| measurement | median ms | vs best peer | note |")
+    print("| measurement | median ms | Sheaf / best peer | note |")
     print("|---|---:|---:|---|")
     for row in rows {
         // The best peer of the same operation: the fastest non-Sheaf, non-bound row with the same verb.
         let verb = ["save", "load", "open", "convert", "forward"].first { row.name.lowercased().contains($0) } ?? ""
-        let peers = rows.filter { !$0.isSheaf && $0.note != "bound" && $0.name.lowercased().contains(verb) && !verb.isEmpty }
+        let label = row.name.split(separator: ",", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+        let peers = rows.filter {
+            !$0.isSheaf && $0.note != "bound" && $0.note != "lazy pages" && !verb.isEmpty && $0.name.lowercased().contains(verb)
+                && (label.isEmpty || $0.name.hasSuffix(label))
+        }
         let best = peers.map(\.ms).min()
         let ratio = row.isSheaf ? best.map { String(format: "%.2fx", row.ms / $0) } ?? "-" : "-"
-        print("| \(row.name) | \(String(format: "%.2f", row.ms)) | \(ratio) | \(row.note) |")
+        print("| \(row.name) | \(String(format: row.ms < 1 ? "%.4f" : "%.2f", row.ms)) | \(ratio) | \(row.note) |")
         json.append(["workload": workload, "name": row.name, "ms": row.ms, "sheaf": row.isSheaf, "note": row.note])
     }
 }
