@@ -80,9 +80,14 @@ static inline long long chdf5_open_objects_under(const char *prefix) {
     long long matching = 0;
     size_t length = strlen(prefix);
     char name[4096];
+    char resolved[4096];
     for (ssize_t i = 0; i < found; i++) {
         ssize_t n = H5Fget_name(ids[i], name, sizeof name);
-        if (n >= 0 && strncmp(name, prefix, length) == 0) matching++;
+        if (n < 0) continue;
+        /* Files opened through /proc/self/fd/N are counted under their real path. */
+        const char *real = name;
+        if (strncmp(name, "/proc/self/fd/", 14) == 0 && realpath(name, resolved)) real = resolved;
+        if (strncmp(real, prefix, length) == 0) matching++;
     }
     free(ids);
     return found < 0 ? -1 : matching;

@@ -47,12 +47,18 @@ extension SheafFile {
         var result = StateDict()
         var loaded: [String: Tensor] = [:]
         // Index-trusted tensors are read and checksummed on every core at once.
-        var prefetched: [Int: Tensor] = [:]
-        if trustIndex {
-            let wanted = entries.indices.filter { entries[$0].tiedTo == nil && entries[$0].offset != nil && !entries[$0].hasMetadata }
-            prefetched = try Self.readIndexed(wanted.map { entries[$0] }, descriptor: descriptor, path: path,
-                                              algorithm: checksumAlgorithm, verify: verifyChecksums, positions: wanted)
+        // Contiguous tensors come from one mapping of the file, checksummed on every
+        // core at once; unless the index is trusted, each dataset is first checked
+        // against the index (dtype, shape, layout, offset, metadata).
+        let wanted = entries.indices.filter { entries[$0].tiedTo == nil && entries[$0].offset != nil }
+        var attached: [Int: Metadata] = [:]
+        for position in wanted where !trustIndex || entries[position].hasMetadata {
+            let checked = try checkDataset(entries[position])
+            if !checked.isEmpty { attached[position] = checked }
         }
+        var prefetched = try Self.readIndexed(wanted.map { entries[$0] }, descriptor: descriptor, path: path, fileSize: fileSize,
+                                              algorithm: checksumAlgorithm, verify: verifyChecksums, positions: wanted)
+        for (position, metadata) in attached { prefetched[position]?.metadata = metadata }
         for (position, entry) in entries.enumerated() {
             if let owner = entry.tiedTo, let tensor = loaded[owner] {
                 result[entry.key] = tensor
@@ -67,28 +73,48 @@ extension SheafFile {
         return result
     }
 
-    /// Reads contiguous tensors at their index offsets with no HDF5 call, in
-    /// parallel over the cores; returns them by `positions`.
-    static func readIndexed(_ wanted: [Entry], descriptor: Int32, path: String, algorithm: ChecksumAlgorithm,
+    /// Tensors at their index offsets with no HDF5 call: backed by one private
+    /// mapping of the file (no copy), checksums verified in parallel over the
+    /// cores; returned by `positions`. Falls back to reading when the file
+    /// cannot be mapped.
+    static func readIndexed(_ wanted: [Entry], descriptor: Int32, path: String, fileSize: Int, algorithm: ChecksumAlgorithm,
                             verify: Bool, positions: [Int]) throws(SheafError) -> [Int: Tensor] {
-        let results = UnsafeMutableBufferPointer<Result<Tensor, SheafError>?>.allocate(capacity: wanted.count)
-        results.initialize(repeating: nil)
-        defer { results.deinitialize(); results.deallocate() }
-        let box = UncheckedBox(results)
-        let workers = min(wanted.count, ProcessInfoWorkers.count)
-        if workers > 0 {
+        guard !wanted.isEmpty else { return [:] }
+        var tensors: [Int: Tensor] = [:]
+        let mapping = FileMapping(descriptor: descriptor, size: fileSize)
+        var list: [Tensor] = []
+        list.reserveCapacity(wanted.count)
+        for entry in wanted {
+            let offset = entry.offset ?? 0
+            guard offset >= 0, entry.byteCount <= fileSize - offset else {
+                throw SheafError(.invalidIndex, file: path, key: entry.key, "data at \(offset) + \(entry.byteCount) bytes runs past the end of the file")
+            }
+            if let mapping {
+                var tensor = Tensor(dtype: entry.dtype, shape: entry.shape,
+                                    storage: TensorStorage(mapping: mapping, offset: offset, byteCount: entry.byteCount))
+                if entry.dtype == .bool, tensor.withUnsafeBytes({ $0.contains { $0 > 1 } }) {
+                    tensor.withUnsafeMutableBytes { bytes in for i in 0..<bytes.count where bytes[i] > 1 { bytes[i] = 1 } }
+                }
+                list.append(tensor)
+            } else {
+                list.append(try readIndexed(entry, descriptor: descriptor, path: path, algorithm: algorithm, verify: false))
+            }
+        }
+        if verify {
+            let found = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: list.count)
+            defer { found.deallocate() }
+            let box = UncheckedBox((found, list))
+            let workers = min(list.count, ProcessInfoWorkers.count)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 var index = worker
-                while index < wanted.count {
-                    box.value[index] = Result { () throws(SheafError) in
-                        try readIndexed(wanted[index], descriptor: descriptor, path: path, algorithm: algorithm, verify: verify)
-                    }
+                while index < box.value.1.count {
+                    box.value.0[index] = box.value.1[index].withUnsafeBytes { algorithm.digest($0) }
                     index += workers
                 }
             }
+            for (index, entry) in wanted.enumerated() { try check(found[index], entry, algorithm, path) }
         }
-        var tensors: [Int: Tensor] = [:]
-        for (index, position) in positions.enumerated() { tensors[position] = try results[index]!.get() }
+        for (index, position) in positions.enumerated() { tensors[position] = list[index] }
         return tensors
     }
 
@@ -114,18 +140,14 @@ extension SheafFile {
         if entry.dtype == .bool {
             tensor.withUnsafeMutableBytes { bytes in for i in 0..<bytes.count where bytes[i] > 1 { bytes[i] = 1 } }
         }
-        if verify {
-            let found = tensor.withUnsafeBytes { algorithm.digest($0) }
-            guard found == entry.checksum else {
-                throw SheafError(.checksumMismatch, file: path, key: entry.key,
-                                 "\(algorithm.rawValue) checksum mismatch: index says \(algorithm.format(entry.checksum)), data gives \(algorithm.format(found))")
-            }
-        }
+        if verify { try check(tensor.withUnsafeBytes { algorithm.digest($0) }, entry, algorithm, path) }
         return tensor
     }
 
-    func read(_ entry: Entry, verifyChecksum: Bool) throws(SheafError) -> Tensor {
-        var tensor = try guarded(entry.key) { () throws -> Tensor in
+    /// Checks the dataset of a contiguous entry against the index without
+    /// reading its data; returns its (checksum-verified) metadata.
+    func checkDataset(_ entry: Entry) throws(SheafError) -> Metadata {
+        try guarded(entry.key) { () throws -> Metadata in
             let name = try FormatLayout.linkName(for: entry.key)
             let group = try file.root().openGroup(FormatLayout.tensorsGroup)
             guard try group.contains(name) else {
@@ -139,39 +161,45 @@ extension SheafFile {
             guard let shape = try dataset.shape(), shape == entry.shape else {
                 throw SheafError(.shapeMismatch, "index says shape \(entry.shape), dataset has shape \(String(describing: try dataset.shape()))")
             }
-            let storage = entry.offset != nil ? TensorStorage(uninitialized: entry.byteCount) : TensorStorage(byteCount: entry.byteCount)
             if let offset = entry.offset {
                 let (layout, _) = try dataset.layout()
                 let actual = try dataset.offset()
                 guard layout == .contiguous, entry.dtype.isCanonical(info), actual == UInt64(offset) else {
                     throw SheafError(.invalidIndex, "index says contiguous little-endian data at offset \(offset), dataset is \(layout) at offset \(actual.map(String.init) ?? "none")")
                 }
-                try readBytes(into: storage.mutableBytes, at: offset)
-            } else if entry.byteCount > 0 {
-                let memoryType = try entry.dtype.hdf5Type()
-                try dataset.read(into: storage.mutableBytes, as: memoryType)
             }
-            var tensor = Tensor(dtype: entry.dtype, shape: entry.shape, storage: storage)
-            if entry.hasMetadata || entry.metadataChecksum != nil {
-                let names = try HDF5Attributes.names(of: dataset.id, path: dataset.path)
-                tensor.metadata = try Self.readMetadata(dataset.id, names: names, path: path, key: entry.key)
-                try checkMetadata(tensor.metadata, entry)
-            }
-            return tensor
+            guard entry.hasMetadata || entry.metadataChecksum != nil else { return [:] }
+            let names = try HDF5Attributes.names(of: dataset.id, path: dataset.path)
+            let metadata = try Self.readMetadata(dataset.id, names: names, path: path, key: entry.key)
+            try checkMetadata(metadata, entry)
+            return metadata
         }
-        if entry.dtype == .bool {
-            // HDF5 converts enum values by name; anything but 0/1 cannot come back.
-            tensor.withUnsafeMutableBytes { bytes in
-                for i in 0..<bytes.count where bytes[i] > 1 { bytes[i] = 1 }
+    }
+
+    func read(_ entry: Entry, verifyChecksum: Bool) throws(SheafError) -> Tensor {
+        let metadata = try checkDataset(entry)
+        var tensor: Tensor
+        if entry.offset != nil {
+            tensor = try Self.readIndexed(entry, descriptor: descriptor, path: path, algorithm: checksumAlgorithm, verify: verifyChecksum)
+        } else {
+            tensor = try guarded(entry.key) { () throws -> Tensor in
+                let storage = TensorStorage(byteCount: entry.byteCount)
+                if entry.byteCount > 0 {
+                    let group = try file.root().openGroup(FormatLayout.tensorsGroup)
+                    let dataset = try group.openDataset(try FormatLayout.linkName(for: entry.key))
+                    try dataset.read(into: storage.mutableBytes, as: try entry.dtype.hdf5Type())
+                }
+                return Tensor(dtype: entry.dtype, shape: entry.shape, storage: storage)
+            }
+            if entry.dtype == .bool {
+                // HDF5 converts enum values by name; anything but 0/1 cannot come back.
+                tensor.withUnsafeMutableBytes { bytes in for i in 0..<bytes.count where bytes[i] > 1 { bytes[i] = 1 } }
+            }
+            if verifyChecksum {
+                try Self.check(tensor.withUnsafeBytes { checksumAlgorithm.digest($0) }, entry, checksumAlgorithm, path)
             }
         }
-        if verifyChecksum {
-            let found = tensor.withUnsafeBytes { checksumAlgorithm.digest($0) }
-            guard found == entry.checksum else {
-                throw SheafError(.checksumMismatch, file: path, key: entry.key,
-                                 "\(checksumAlgorithm.rawValue) checksum mismatch: index says \(checksumAlgorithm.format(entry.checksum)), data gives \(checksumAlgorithm.format(found))")
-            }
-        }
+        tensor.metadata = metadata
         return tensor
     }
 
@@ -184,20 +212,11 @@ extension SheafFile {
         }
     }
 
-    /// Reads exactly `buffer.count` bytes at `offset`.
-    func readBytes(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(SheafError) {
-        var done = 0
-        while done < buffer.count {
-            let n = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SheafError(.io, "read of \(buffer.count) bytes at offset \(offset) failed: \(errnoText())")
-            }
-            if n == 0 {
-                throw SheafError(.invalidFile, "file ends inside the data at offset \(offset) (\(buffer.count) bytes)")
-            }
-            done += n
-        }
+    /// Throws the checksum-mismatch error when `found` is not the index's checksum.
+    static func check(_ found: UInt64, _ entry: Entry, _ algorithm: ChecksumAlgorithm, _ path: String) throws(SheafError) {
+        guard found != entry.checksum else { return }
+        throw SheafError(.checksumMismatch, file: path, key: entry.key,
+                         "\(algorithm.rawValue) checksum mismatch: index says \(algorithm.format(entry.checksum)), data gives \(algorithm.format(found))")
     }
 
     /// Runs `body`, attaching this file and `key` to whatever it throws.

@@ -79,11 +79,23 @@ public struct SheafFile: ~Copyable {
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             throw SheafError(.io, file: path, "not a regular file")
         }
-        let fileSize = Int(info.st_size)
-        guard try hdf5(path, { () throws(HDF5Error) in try HDF5Library.isHDF5(path: path) }) else {
+        // Open the file once and let HDF5 open that same inode through /proc, so a
+        // rename over `path` in between (a checkpoint being replaced) cannot pair
+        // one file's index with another file's bytes.
+        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw SheafError(.io, file: path, "cannot open: \(errnoText())") }
+        var opened = false
+        defer { if !opened { close(descriptor) } }
+        var sameFile = "/proc/self/fd/\(descriptor)"
+        if access(sameFile, R_OK) != 0 { sameFile = path }
+        var openedInfo = stat()
+        guard fstat(descriptor, &openedInfo) == 0 else { throw SheafError(.io, file: path, "cannot stat: \(errnoText())") }
+        let fileSize = Int(openedInfo.st_size)
+        let hdf5Path = sameFile
+        guard try hdf5(path, { () throws(HDF5Error) in try HDF5Library.isHDF5(path: hdf5Path) }) else {
             throw SheafError(.notHDF5, file: path, "not an HDF5 file (no HDF5 signature found)")
         }
-        let file = try hdf5(path) { () throws(HDF5Error) in try HDF5File.open(path: path) }
+        let file = try hdf5(path) { () throws(HDF5Error) in try HDF5File.open(path: hdf5Path) }
         let root = try hdf5(path) { () throws(HDF5Error) in try file.root() }
         let rootAttributes = try hdf5(path) { () throws(HDF5Error) in try HDF5Attributes.names(of: root.id, path: path) }
 
@@ -164,8 +176,7 @@ public struct SheafFile: ~Copyable {
             }
         }
         let (entries, positions) = try Self.validate(document, kind: kind, algorithm: algorithm, fileSize: fileSize, path: path)
-        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw SheafError(.io, file: path, "cannot open: \(errnoText())") }
+        opened = true
         return SheafFile(path: path, kind: kind, version: version, checksumAlgorithm: algorithm, metadata: metadata,
                          entries: entries, positions: positions, file: file, descriptor: descriptor, fileSize: fileSize)
     }

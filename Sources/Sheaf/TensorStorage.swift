@@ -13,10 +13,13 @@ public final class TensorStorage: @unchecked Sendable {
     /// The storage's size in bytes.
     public let byteCount: Int
     let base: UnsafeMutableRawPointer
+    /// What keeps `base` valid when it points into a file mapping (nil: `base` is ours to free).
+    let owner: FileMapping?
 
     /// Allocates `byteCount` zeroed bytes.
     init(byteCount: Int) {
         self.byteCount = byteCount
+        owner = nil
         var pointer: UnsafeMutableRawPointer?
         // posix_memalign only fails for out-of-memory, which Swift treats as fatal anyway.
         if posix_memalign(&pointer, 64, max(byteCount, 1)) != 0 || pointer == nil {
@@ -30,6 +33,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// every byte before the storage is reachable from a tensor.
     init(uninitialized byteCount: Int) {
         self.byteCount = byteCount
+        owner = nil
         var pointer: UnsafeMutableRawPointer?
         if posix_memalign(&pointer, 64, max(byteCount, 1)) != 0 || pointer == nil {
             pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
@@ -40,6 +44,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// Allocates `byteCount` bytes, filled by `initialize`.
     init(uninitializedByteCount byteCount: Int, _ initialize: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         self.byteCount = byteCount
+        owner = nil
         var pointer: UnsafeMutableRawPointer?
         if posix_memalign(&pointer, 64, max(byteCount, 1)) != 0 || pointer == nil {
             pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
@@ -53,6 +58,14 @@ public final class TensorStorage: @unchecked Sendable {
         }
     }
 
+    /// `byteCount` bytes at `offset` of a read-only file mapping; a tensor that is
+    /// changed gets its own copy first.
+    init(mapping: FileMapping, offset: Int, byteCount: Int) {
+        self.byteCount = byteCount
+        base = mapping.base + offset
+        owner = mapping
+    }
+
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: byteCount) }
     var mutableBytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: base, count: byteCount) }
 
@@ -60,5 +73,22 @@ public final class TensorStorage: @unchecked Sendable {
         TensorStorage(uninitializedByteCount: byteCount) { $0.copyMemory(from: bytes) }
     }
 
-    deinit { free(base) }
+    deinit { if owner == nil { free(base) } }
+}
+
+/// A whole file mapped read-only (the tensors share the page cache's pages).
+final class FileMapping: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    let size: Int
+
+    init?(descriptor: Int32, size: Int) {
+        guard size > 0 else { return nil }
+        // Read-only: a tensor that is changed is copied first (Tensor.withUnsafeMutableBytes).
+        let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, descriptor, 0)
+        guard let pointer, pointer != MAP_FAILED else { return nil }
+        base = pointer
+        self.size = size
+    }
+
+    deinit { munmap(base, size) }
 }
