@@ -164,7 +164,11 @@ public struct SheafFile: ~Copyable {
         guard !json.isEmpty else {
             throw SheafError(.limitExceeded, file: path, "index is empty or larger than \(FormatLayout.maxIndexBytes) bytes")
         }
-        let document = try JSON.decode(IndexDocument.self, from: json, file: path)
+        // The fast reader; Foundation's decoder describes what is wrong when it fails.
+        let document: IndexDocument
+        if let fast = IndexParser.document(json) { document = fast } else {
+            document = try JSON.decode(IndexDocument.self, from: json, file: path)
+        }
         if let recorded = document.metadata_checksum {
             guard let expected = algorithm.parse(recorded) else {
                 throw SheafError(.invalidIndex, file: path, "metadata_checksum '\(recorded)' is not a \(algorithm.rawValue) hex value")

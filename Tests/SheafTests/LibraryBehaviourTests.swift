@@ -112,6 +112,32 @@ struct LibraryBehaviourTests {
         expectSheafError(.invalidKey) { _ = try FormatLayout.linkName(for: "a\u{0}b") }
     }
 
+    @Test("the fast index reader agrees with JSONDecoder")
+    func indexParser() throws {
+        var sd = StateDict()
+        for key in ["a/b", "é\"q\\", "tab\there", "emoji 🎉", ".", "x.y"] { sd[key] = Tensor(arange: 3) }
+        sd["tied"] = sd["x.y"]
+        var annotated = Tensor(arange: 2)
+        annotated.metadata = ["m": 1]
+        sd["annotated"] = annotated
+        sd.metadata = ["note": "x"]
+        let document = IndexDocument(tensors: sd.keys.enumerated().map { i, key in
+            IndexEntry(key: key, dtype: "int64", shape: [3], nbytes: 24, offset: i % 2 == 0 ? 4096 * i : nil, storage: "contiguous",
+                       checksum: "00112233445566ff", tied_to: key == "tied" ? "x.y" : nil, metadata: key == "annotated",
+                       metadata_checksum: key == "annotated" ? "0123456789abcdef" : nil)
+        }, metadata_checksum: "ffeeddccbbaa9988")
+        let encoded = try JSON.encode(document)
+        #expect(IndexParser.document(encoded) == document)
+        let escaped = Array(#"{"tensors": [{"key": "\u00e9\ud83c\udf89\n", "dtype": "float32", "shape": [ 2 , 3 ], "nbytes": 24, "#.utf8)
+            + Array(#""offset": null, "storage": "contiguous", "checksum": "0011223344556677", "metadata": false, "extra": {"a": [1.5e3, true]}}]}"#.utf8)
+        let fast = try #require(IndexParser.document(escaped))
+        #expect(fast == (try JSON.decode(IndexDocument.self, from: escaped, file: "x")))
+        #expect(fast.tensors[0].key == "é🎉\n")
+        for bad in ["", "{", "[]", #"{"tensors": [{"key": 1}]}"#, #"{"tensors": "x"}"#, #"{"tensors": []} x"#, "{\"tensors\": [\"\u{01}\"]}"] {
+            #expect(IndexParser.document(Array(bad.utf8)) == nil, "\(bad)")
+        }
+    }
+
     @Test("every failure has its own clear error")
     func errors() throws {
         let folder = try TemporaryFolder()
