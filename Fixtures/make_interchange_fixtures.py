@@ -423,6 +423,9 @@ def hostile_fixtures():
                         pid.replace(b"K\x64tQ", b"K\x04tQ") + b"K\x02K\x04\x85K\x01\x85\x89ccollections\nOrderedDict\n)Rt" + b"R"),
               {"0": b"\x00" * 16})
     hostile("hostile/pickle_view_past_storage.pt", "torch", "invalidFile", "reaches element")
+    # Found by fuzzing: a list appended to itself (a reference cycle, once a memory leak).
+    torch_zip(h("pickle_self_reference.pt"), b"\x80\x02" + b"](2]e.")
+    hostile("hostile/pickle_self_reference.pt", "torch", "limitExceeded", "nested deeper")
     with open(h("legacy_pickle.pt"), "wb") as f:
         f.write(b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.")
     hostile("hostile/legacy_pickle.pt", "torch", "unsupported", "legacy")

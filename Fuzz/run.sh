@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}; shift || true
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(npy safetensors zip unpickler sheaf-index)
-swift build -c release -Xswiftc -sanitize=fuzzer,address --scratch-path .build 2>&1 | grep -E "error|warning: |Compiling fuzz|Build" || true
+swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --scratch-path .build 2>&1 | grep -E "error|warning: |Compiling fuzz|Build" || true
 mkdir -p artifacts work
 status=0
 for t in "${targets[@]}"; do

@@ -13,6 +13,7 @@ public enum FuzzEntryPoints {
     public static func unpickle(_ bytes: [UInt8]) {
         var unpickler = Unpickler(data: bytes, file: "fuzz") { _ in 64 }
         _ = try? unpickler.load()
+        unpickler.releaseContainers()
     }
 
     /// A whole file through the reader `Interchange.open` picks, every tensor read.

@@ -46,6 +46,7 @@ final class TorchSource: TensorSource {
         let dataPrefix = prefix + "data/"
         let sizes = Dictionary(archive.members.map { ($0.name, $0.size) }, uniquingKeysWith: { a, _ in a })
         var unpickler = Unpickler(data: pickle, file: archive.path) { key in sizes[dataPrefix + key] }
+        defer { unpickler.releaseContainers() }
         let root = try unpickler.load()
         try build(root)
     }

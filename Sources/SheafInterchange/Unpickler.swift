@@ -111,6 +111,9 @@ struct Unpickler {
     private var marks: [Int] = []
     private var memo: [Int: PickleValue] = [:]
     private var storages: [String: PickleStorage] = [:]
+    /// Every list and dict made, so ``releaseContainers()`` can break reference
+    /// cycles a pickle builds (a list appended to itself).
+    private var containers: [AnyObject] = []
     /// Untyped storages seen as a dtype by `_rebuild_tensor_v3`, by "key|dtype".
     private var retyped: [String: PickleStorage] = [:]
     /// How to find a storage's size: the byte count of its data member.
@@ -196,8 +199,14 @@ struct Unpickler {
             case 0x28:  // MARK
                 guard marks.count < Self.maxMarks else { throw fail("MARKs nested deeper than \(Self.maxMarks)", .limitExceeded) }
                 marks.append(stack.count)
-            case 0x7D: try push(.dict(PickleDict()))  // EMPTY_DICT
-            case 0x5D: try push(.list(PickleList()))  // EMPTY_LIST
+            case 0x7D:  // EMPTY_DICT
+                let dict = PickleDict()
+                containers.append(dict)
+                try push(.dict(dict))
+            case 0x5D:  // EMPTY_LIST
+                let list = PickleList()
+                containers.append(list)
+                try push(.list(list))
             case 0x29: try push(.tuple([]))  // EMPTY_TUPLE
             case 0x4E: try push(.none)
             case 0x88: try push(.bool(true))
@@ -298,6 +307,18 @@ struct Unpickler {
                 throw fail(String(format: "opcode 0x%02x is not one torch.save emits; refused", op), .unsupported)
             }
         }
+    }
+
+    /// Empties every list and dict this unpickler made, breaking any reference
+    /// cycles; call it once the result has been used.
+    mutating func releaseContainers() {
+        for container in containers {
+            if let list = container as? PickleList { list.items.removeAll() }
+            if let dict = container as? PickleDict { dict.values.removeAll(); dict.keys.removeAll() }
+        }
+        containers.removeAll()
+        memo.removeAll()
+        stack.removeAll()
     }
 
     private func dictKey(_ key: PickleValue) throws(SheafError) -> String {
@@ -411,6 +432,7 @@ struct Unpickler {
         switch "\(module).\(name)" {
         case "collections.OrderedDict":
             let dict = PickleDict()
+            containers.append(dict)
             if case .list(let pairs)? = args.first {
                 for pair in pairs.items {
                     guard case .tuple(let kv) = pair, kv.count == 2 else { throw fail("OrderedDict items must be pairs") }

@@ -1,3 +1,4 @@
+import Dispatch
 import Sheaf
 
 /// A tensor on a ``Device``, for computation: float32 (float64 on CPU), and
@@ -66,6 +67,39 @@ public final class NDArray: @unchecked Sendable, CustomStringConvertible {
             }
             return tensor
         }
+    }
+
+    /// Waits until every queued GPU operation on this array's device has finished
+    /// (nothing to do on the CPU). For timing; reading values waits by itself.
+    public func synchronize() throws {
+        guard let buffer = cudaBuffer else { return }
+        do {
+            try buffer.cuda.with(device: buffer.device) { state throws(CUDAError) in
+                try buffer.cuda.check(buffer.cuda.cuStreamSynchronize(state.stream), "cuStreamSynchronize")
+            }
+        } catch { throw RuntimeError.cuda(error) }
+    }
+
+    /// Times `count` launches of cuBLAS SGEMM alone for row-major `[m, k] · [k, n]`
+    /// on `device` (the reference the runtime's GEMM is compared with), in ms per call.
+    public static func referenceSGEMMMilliseconds(m: Int, n: Int, k: Int, count: Int, on device: Device) throws -> Double {
+        let a = try NDArray.zeros([m, k], on: device), b = try NDArray.zeros([k, n], on: device)
+        let c = try NDArray.zeros([m, n], on: device)
+        func run() throws {
+            try c.onGPU { cuda, state, _ throws(CUDAError) in
+                var alpha: Float = 1, beta: Float = 0
+                for _ in 0..<count {
+                    try cuda.checkBlas(cuda.cublasSgemm(state.blas, 0, 0, Int32(n), Int32(m), Int32(k), &alpha,
+                                                        b.cudaBuffer!.address, Int32(n), a.cudaBuffer!.address, Int32(k),
+                                                        &beta, c.cudaBuffer!.address, Int32(n)), "cublasSgemm_v2")
+                }
+                try cuda.check(cuda.cuStreamSynchronize(state.stream), "cuStreamSynchronize")
+            }
+        }
+        try run()
+        let start = DispatchTime.now().uptimeNanoseconds
+        try run()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(count)
     }
 
     /// The values as Swift scalars (copies to the host).
