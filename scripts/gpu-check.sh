@@ -12,6 +12,7 @@ sheaf="$work/sheaf"
 status=0
 echo "== nvidia-smi"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
 echo "== sheaf devices --check"; "$sheaf" devices --check || status=1
+echo "== sheaf devices --benchmark"; "$sheaf" devices --benchmark || status=1
 echo "== sheaf tour"; "$sheaf" tour || status=1
 f="$work/fixtures"
 echo "== seed MLP on cpu and cuda:0"
