@@ -53,7 +53,34 @@ public struct SheafFile: ~Copyable {
     ///   `unsupportedVersion`, `unknownKind`, `unknownDType`, `invalidIndex`, … .
     /// - Complexity: O(number of tensors); no tensor data is read.
     public init(path: String) throws(SheafError) {
-        self = try Self.open(path: path)
+        // A file replaced (renamed over) while it is being opened is opened again:
+        // the reader then sees the new complete file.
+        var attempt = 0
+        while true {
+            do {
+                self = try Self.open(path: path)
+                return
+            } catch {
+                attempt += 1
+                guard error.message == Self.replacedMessage, attempt < 5 else { throw error }
+            }
+        }
+    }
+
+    static let replacedMessage = "the file was replaced while it was being opened"
+
+    /// Opens the HDF5 file; when that fails because `path` was renamed over since
+    /// `opened` was taken, says so (the caller opens the new file).
+    private static func openHDF5(_ hdf5Path: String, path: String, opened: stat) throws(SheafError) -> HDF5File {
+        do {
+            return try HDF5File.open(path: hdf5Path)
+        } catch {
+            var now = stat()
+            if stat(path, &now) == 0, now.st_ino != opened.st_ino || now.st_dev != opened.st_dev {
+                throw SheafError(.io, file: path, replacedMessage)
+            }
+            throw SheafError.hdf5(error, file: path)
+        }
     }
 
     private init(path: String, kind: SheafKind, version: String, checksumAlgorithm: ChecksumAlgorithm,
@@ -95,7 +122,7 @@ public struct SheafFile: ~Copyable {
         guard try hdf5(path, { () throws(HDF5Error) in try HDF5Library.isHDF5(path: hdf5Path) }) else {
             throw SheafError(.notHDF5, file: path, "not an HDF5 file (no HDF5 signature found)")
         }
-        let file = try hdf5(path) { () throws(HDF5Error) in try HDF5File.open(path: hdf5Path) }
+        let file = try openHDF5(hdf5Path, path: path, opened: openedInfo)
         let root = try hdf5(path) { () throws(HDF5Error) in try file.root() }
         let rootAttributes = try hdf5(path) { () throws(HDF5Error) in try HDF5Attributes.names(of: root.id, path: path) }
 

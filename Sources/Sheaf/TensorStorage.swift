@@ -3,6 +3,49 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
+
+/// Recently freed large buffers, kept for reuse by size so a steady loop of
+/// operations (a model's forward pass) stops asking the system for memory and
+/// paying its page faults. Holds at most ``limit`` bytes.
+enum BufferPool {
+    static let threshold = 1 << 16
+    static let limit = 256 << 20
+    /// Addresses as integers, so the pool holds only Sendable values.
+    private static let state = Mutex<(buffers: [Int: [UInt]], bytes: Int)>(([:], 0))
+
+    static func take(_ byteCount: Int) -> UnsafeMutableRawPointer? {
+        guard byteCount >= threshold else { return nil }
+        let address: UInt? = state.withLock { state in
+            guard let address = state.buffers[byteCount]?.popLast() else { return nil }
+            state.bytes -= byteCount
+            return address
+        }
+        return address.flatMap { UnsafeMutableRawPointer(bitPattern: $0) }
+    }
+
+    /// Keeps `pointer` for reuse, or returns false when the pool is full.
+    static func give(_ pointer: UnsafeMutableRawPointer, _ byteCount: Int) -> Bool {
+        guard byteCount >= threshold else { return false }
+        let address = UInt(bitPattern: pointer)
+        return state.withLock { state in
+            guard state.bytes + byteCount <= limit, state.buffers[byteCount, default: []].count < 8 else { return false }
+            state.buffers[byteCount, default: []].append(address)
+            state.bytes += byteCount
+            return true
+        }
+    }
+}
+
+@inline(__always)
+private func allocateAligned(_ byteCount: Int) -> UnsafeMutableRawPointer {
+    if let reused = BufferPool.take(byteCount) { return reused }
+    var pointer: UnsafeMutableRawPointer?
+    if posix_memalign(&pointer, 64, max(byteCount, 1)) != 0 || pointer == nil {
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+    }
+    return pointer!
+}
 
 /// The bytes behind one or more ``Tensor`` values.
 ///
@@ -20,12 +63,7 @@ public final class TensorStorage: @unchecked Sendable {
     init(byteCount: Int) {
         self.byteCount = byteCount
         owner = nil
-        var pointer: UnsafeMutableRawPointer?
-        // posix_memalign only fails for out-of-memory, which Swift treats as fatal anyway.
-        if posix_memalign(&pointer, 64, max(byteCount, 1)) != 0 || pointer == nil {
-            pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
-        }
-        base = pointer!
+        base = allocateAligned(byteCount)
         memset(base, 0, max(byteCount, 1))
     }
 
@@ -34,26 +72,18 @@ public final class TensorStorage: @unchecked Sendable {
     init(uninitialized byteCount: Int) {
         self.byteCount = byteCount
         owner = nil
-        var pointer: UnsafeMutableRawPointer?
-        if posix_memalign(&pointer, 64, max(byteCount, 1)) != 0 || pointer == nil {
-            pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
-        }
-        base = pointer!
+        base = allocateAligned(byteCount)
     }
 
     /// Allocates `byteCount` bytes, filled by `initialize`.
     init(uninitializedByteCount byteCount: Int, _ initialize: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         self.byteCount = byteCount
         owner = nil
-        var pointer: UnsafeMutableRawPointer?
-        if posix_memalign(&pointer, 64, max(byteCount, 1)) != 0 || pointer == nil {
-            pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
-        }
-        base = pointer!
+        base = allocateAligned(byteCount)
         do {
             try initialize(UnsafeMutableRawBufferPointer(start: base, count: byteCount))
         } catch {
-            free(base)
+            if !BufferPool.give(base, byteCount) { free(base) }
             throw error
         }
     }
@@ -73,7 +103,9 @@ public final class TensorStorage: @unchecked Sendable {
         TensorStorage(uninitializedByteCount: byteCount) { $0.copyMemory(from: bytes) }
     }
 
-    deinit { if owner == nil { free(base) } }
+    deinit {
+        if owner == nil && !BufferPool.give(base, byteCount) { free(base) }
+    }
 }
 
 /// A whole file mapped read-only (the tensors share the page cache's pages).

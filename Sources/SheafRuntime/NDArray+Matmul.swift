@@ -38,10 +38,11 @@ extension NDArray {
             }
             return out
         }
-        var result = try Tensor(zeros: outShape, dtype: dtype)
-        guard m > 0, n > 0, k > 0 else { return NDArray(result) }
+        guard m > 0, n > 0, k > 0 else { return NDArray(try Tensor(zeros: outShape, dtype: dtype)) }
         let x = hostTensor!, y = other.hostTensor!
-        result.withUnsafeMutableBytes { c in
+        let dtype = dtype
+        // GEMM with beta 0 writes every element: no need to clear the output first.
+        let result = try Tensor(dtype: dtype, shape: outShape) { c in
             x.withUnsafeBytes { pa in
                 y.withUnsafeBytes { pb in
                     if dtype == .float32 {
@@ -90,19 +91,20 @@ extension NDArray {
             }
             return out
         }
-        var result = try Tensor(zeros: outShape, dtype: x.dtype)
-        guard batch > 0, output > 0 else { return NDArray(result) }
+        guard batch > 0, output > 0, input > 0 else {
+            let zeros = try NDArray.zeros(outShape, dtype: x.dtype)
+            return try bias.map { try zeros + $0 } ?? zeros
+        }
         let item = x.dtype.itemSize
-        if let bias = bias?.hostTensor {
-            result.withUnsafeMutableBytes { out in
-                bias.withUnsafeBytes { b in
-                    for row in 0..<batch { (out.baseAddress! + row * output * item).copyMemory(from: b.baseAddress!, byteCount: output * item) }
+        let beta: Double = bias == nil ? 0 : 1
+        let xs = x.hostTensor!, ws = weight.hostTensor!, bs = bias?.hostTensor
+        // Every output element is written: by the bias rows (then GEMM adds, beta 1) or by GEMM (beta 0).
+        let result = try Tensor(dtype: x.dtype, shape: outShape) { c in
+            if let bs {
+                bs.withUnsafeBytes { b in
+                    for row in 0..<batch { (c.baseAddress! + row * output * item).copyMemory(from: b.baseAddress!, byteCount: output * item) }
                 }
             }
-        }
-        let beta: Double = bias == nil ? 0 : 1
-        let xs = x.hostTensor!, ws = weight.hostTensor!
-        result.withUnsafeMutableBytes { c in
             xs.withUnsafeBytes { pa in
                 ws.withUnsafeBytes { pb in
                     if x.dtype == .float32 {

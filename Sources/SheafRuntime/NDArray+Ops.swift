@@ -196,21 +196,16 @@ extension NDArray {
         }
         let x = a.hostTensor!, y = b.hostTensor!
         let count = shape.reduce(1, *)
-        var result = try Tensor(zeros: shape, dtype: a.dtype)
-        if a.dtype == .float32 {
-            result.withUnsafeMutableBytes { out in
-                x.withUnsafeBytes { xa in
-                    y.withUnsafeBytes { yb in
-                        hostBinary(xa.bindMemory(to: Float.self), a.shape, yb.bindMemory(to: Float.self), b.shape,
+        let dtype = a.dtype, aShape = a.shape, bShape = b.shape
+        // Every output element is written below.
+        let result = try Tensor(dtype: dtype, shape: shape) { out in
+            x.withUnsafeBytes { xa in
+                y.withUnsafeBytes { yb in
+                    if dtype == .float32 {
+                        hostBinary(xa.bindMemory(to: Float.self), aShape, yb.bindMemory(to: Float.self), bShape,
                                    out.bindMemory(to: Float.self), shape, count, op)
-                    }
-                }
-            }
-        } else {
-            result.withUnsafeMutableBytes { out in
-                x.withUnsafeBytes { xa in
-                    y.withUnsafeBytes { yb in
-                        hostBinary(xa.bindMemory(to: Double.self), a.shape, yb.bindMemory(to: Double.self), b.shape,
+                    } else {
+                        hostBinary(xa.bindMemory(to: Double.self), aShape, yb.bindMemory(to: Double.self), bShape,
                                    out.bindMemory(to: Double.self), shape, count, op)
                     }
                 }
@@ -327,16 +322,18 @@ extension NDArray {
             }
             return out
         }
-        var result = hostTensor!
-        if dtype == .float32 {
-            result.withUnsafeMutableBytes { bytes in
-                let p = bytes.bindMemory(to: Float.self)
-                parallelFor(count) { range in for i in range where p[i] < 0 { p[i] = 0 } }
-            }
-        } else {
-            result.withUnsafeMutableBytes { bytes in
-                let p = bytes.bindMemory(to: Double.self)
-                parallelFor(count) { range in for i in range where p[i] < 0 { p[i] = 0 } }
+        let input = hostTensor!
+        let dtype = dtype
+        // One pass into a fresh buffer (NaN stays NaN, as in PyTorch).
+        let result = try Tensor(dtype: dtype, shape: shape) { out in
+            input.withUnsafeBytes { bytes in
+                if dtype == .float32 {
+                    let p = bytes.bindMemory(to: Float.self), q = out.bindMemory(to: Float.self)
+                    parallelFor(count) { range in for i in range { q[i] = p[i] < 0 ? 0 : p[i] } }
+                } else {
+                    let p = bytes.bindMemory(to: Double.self), q = out.bindMemory(to: Double.self)
+                    parallelFor(count) { range in for i in range { q[i] = p[i] < 0 ? 0 : p[i] } }
+                }
             }
         }
         return NDArray(result)
