@@ -159,13 +159,7 @@ final class ZipArchive {
         } else {
             try inflate(member, from: offset, into: buffer)
         }
-        var crc: UInt = 0
-        var done = 0
-        while done < buffer.count {
-            let n = min(buffer.count - done, 1 << 30)
-            crc = CZlib.crc32(crc, buffer.baseAddress!.advanced(by: done).assumingMemoryBound(to: UInt8.self), UInt32(n))
-            done += n
-        }
+        let crc = ChecksumAlgorithm.crc32.digest(UnsafeRawBufferPointer(buffer))
         guard UInt32(truncatingIfNeeded: crc) == member.crc || buffer.count == 0 && member.crc == 0 else {
             throw SheafError(.checksumMismatch, file: path, key: member.name,
                              "zip CRC-32 mismatch: directory says \(String(member.crc, radix: 16)), data gives \(String(UInt32(truncatingIfNeeded: crc), radix: 16))")

@@ -2,6 +2,7 @@
 // same data in one run, and prints one table per workload (medians, and the
 // ratio of Sheaf to the best peer); --json PATH writes the same as JSON.
 import Foundation
+@_spi(Benchmarks) import SheafHDF5
 import Sheaf
 import SheafInterchange
 import SheafRuntime
@@ -12,6 +13,13 @@ struct Options {
     var json: String?
     var python: String?
     var workloads: Set<String> = ["large", "many-small", "model-like", "runtime"]
+}
+
+// The child of the conversion measurement: convert and exit.
+if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--convert-child" {
+    var replace = ExportOptions(); replace.replace = true
+    _ = try Exporter.export(try Interchange.open(path: CommandLine.arguments[2]), to: CommandLine.arguments[3], as: .sheaf, options: replace)
+    exit(0)
 }
 
 var options = Options()
@@ -108,12 +116,54 @@ for name in ["large", "many-small", "model-like"] where options.workloads.contai
     add(name, Row(name: "sheaf convert safetensors -> Sheaf", ms: try time(options.runs) {
         _ = try Exporter.export(try Interchange.open(path: st), to: folder + "/\(name)-converted.sheaf", as: .sheaf, options: replace)
     }, isSheaf: true))
+    if name == "many-small" {
+        // The C-level floor: libhdf5 alone creating and writing the same datasets.
+        let floor = folder + "/floor.h5"
+        let values = [Float](repeating: 1, count: 256)
+        let ms = time(options.runs) {
+            values.withUnsafeBytes { _ = HDF5Floor.writeMany(path: floor, count: sd.count, data: $0) }
+        }
+        add(name, Row(name: "libhdf5 C floor save (compact, no times)", ms: ms, isSheaf: false, note: "floor"))
+    }
     // The bandwidth bound: one memcpy of the same bytes.
     let source = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
     let target = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
     memset(source, 1, bytes); memset(target, 0, bytes)
     add(name, Row(name: "memcpy of the same bytes (bound)", ms: time(options.runs) { memcpy(target, source, bytes) }, isSheaf: false, note: "bound"))
     source.deallocate(); target.deallocate()
+}
+
+// Converting a large safetensors file: peak resident memory and time against a plain copy.
+if options.workloads.contains("convert") || (!options.smoke && options.workloads.contains("large")) {
+    let tensors = options.smoke ? 4 : 16
+    let side = options.smoke ? 256 : 4096  // 16 x 64 MiB = 1 GiB
+    var big = StateDict()
+    for i in 0..<tensors { big["w\(i)"] = try random([side, side]) }
+    let source = folder + "/big.sheaf", st = folder + "/big.safetensors"
+    try big.save(to: source)
+    big = StateDict()
+    var replace = ExportOptions(); replace.replace = true
+    _ = try Exporter.export(try Interchange.open(path: source), to: st, as: .safetensors, options: replace)
+    try? FileManager.default.removeItem(atPath: source)
+    let bytes = (try FileManager.default.attributesOfItem(atPath: st)[.size] as? Int) ?? 0
+    let copy = time(1) { _ = try? FileManager.default.removeItem(atPath: folder + "/copy.bin"); _ = try? FileManager.default.copyItem(atPath: st, toPath: folder + "/copy.bin") }
+    try? FileManager.default.removeItem(atPath: folder + "/copy.bin")
+    // The conversion runs in a child (this same program) so its peak RSS is its own.
+    let child = Process()
+    child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+    child.arguments = ["--convert-child", st, folder + "/big-converted.sheaf"]
+    let start = DispatchTime.now().uptimeNanoseconds
+    try child.run()
+    child.waitUntilExit()
+    let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+    var usage = rusage()
+    getrusage(RUSAGE_CHILDREN, &usage)
+    let peak = Int(usage.ru_maxrss) * 1024
+    let largest = side * side * 4
+    add("convert", Row(name: "sheaf convert safetensors -> Sheaf, \(bytes >> 20) MiB", ms: ms, isSheaf: true,
+                       note: String(format: "peak RSS %d MiB = largest tensor %d MiB + %d MiB; %.2fx a plain copy",
+                                    peak >> 20, largest >> 20, (peak - largest) >> 20, ms / copy)))
+    add("convert", Row(name: "plain copy of the file", ms: copy, isSheaf: false, note: "bound"))
 }
 
 if options.workloads.contains("runtime") {
@@ -156,6 +206,16 @@ if let python = options.python ?? ProcessInfo.processInfo.environment["SHEAF_BEN
     }
 }
 
+// Converting the PyTorch checkpoints the peers wrote (when torch is installed).
+for name in ["large", "many-small", "model-like"] {
+    let pt = folder + "/\(name)-peer.pt"
+    guard FileManager.default.fileExists(atPath: pt) else { continue }
+    var replace = ExportOptions(); replace.replace = true
+    add(name, Row(name: "sheaf convert PyTorch -> Sheaf", ms: try time(options.runs) {
+        _ = try Exporter.export(try Interchange.open(path: pt), to: folder + "/\(name)-from-torch.sheaf", as: .sheaf, options: replace)
+    }, isSheaf: true))
+}
+
 // Tables.
 var json: [[String: Any]] = []
 for workload in order {
@@ -168,7 +228,7 @@ for workload in order {
         let verb = ["save", "load", "open", "convert", "forward"].first { row.name.lowercased().contains($0) } ?? ""
         let label = row.name.split(separator: ",", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
         let peers = rows.filter {
-            !$0.isSheaf && $0.note != "bound" && $0.note != "lazy pages" && !verb.isEmpty && $0.name.lowercased().contains(verb)
+            !$0.isSheaf && $0.note != "bound" && $0.note != "floor" && $0.note != "lazy pages" && !verb.isEmpty && $0.name.lowercased().contains(verb)
                 && (label.isEmpty || $0.name.hasSuffix(label))
         }
         let best = peers.map(\.ms).min()
