@@ -119,7 +119,7 @@ public struct SheafFile: ~Copyable {
         guard fstat(descriptor, &openedInfo) == 0 else { throw SheafError(.io, file: path, "cannot stat: \(errnoText())") }
         let fileSize = Int(openedInfo.st_size)
         let hdf5Path = sameFile
-        guard try hdf5(path, { () throws(HDF5Error) in try HDF5Library.isHDF5(path: hdf5Path) }) else {
+        guard HDF5Library.hasSignature(descriptor: descriptor, size: fileSize) else {
             throw SheafError(.notHDF5, file: path, "not an HDF5 file (no HDF5 signature found)")
         }
         let file = try openHDF5(hdf5Path, path: path, opened: openedInfo)

@@ -11,8 +11,7 @@ public struct HDF5File: ~Copyable {
     /// bytes' threshold start at multiples of `alignment`, with object
     /// modification times off so the bytes depend only on the content.
     public static func create(path: String, alignment: Int) throws(HDF5Error) -> HDF5File {
-        let fapl = try HDF5PropertyList(chdf5_p_file_access(), path)
-        try HDF5Library.call("H5Pset_fclose_degree", path) { H5Pset_fclose_degree(fapl.id, H5F_CLOSE_STRONG) }
+        let fapl = try fileAccess(path)
         try HDF5Library.call("H5Pset_alignment", path) { H5Pset_alignment(fapl.id, 1, hsize_t(alignment)) }
         // Raw data of small datasets would otherwise be packed into shared blocks,
         // ignoring the alignment.
@@ -27,13 +26,24 @@ public struct HDF5File: ~Copyable {
 
     /// Opens an existing file read-only.
     public static func open(path: String) throws(HDF5Error) -> HDF5File {
-        let fapl = try HDF5PropertyList(chdf5_p_file_access(), path)
-        try HDF5Library.call("H5Pset_fclose_degree", path) { H5Pset_fclose_degree(fapl.id, H5F_CLOSE_STRONG) }
+        let fapl = try fileAccess(path)
         let handle = try HDF5Handle("H5Fopen", path) { H5Fopen(path, chdf5_f_acc_rdonly(), fapl.id) }
         return HDF5File(handle: handle)
     }
 
     init(handle: consuming HDF5Handle) { self.handle = handle }
+
+    /// File access: close every object with the file, and no `flock`. HDF5's
+    /// descriptors are not close-on-exec, so a child process started meanwhile
+    /// (by this program or a test runner) would inherit a writer's exclusive lock
+    /// and make readers fail; Sheaf writes only to fresh temporary files and
+    /// publishes them by rename, so the lock protects nothing.
+    static func fileAccess(_ path: String) throws(HDF5Error) -> HDF5PropertyList {
+        let fapl = try HDF5PropertyList(chdf5_p_file_access(), path)
+        try HDF5Library.call("H5Pset_fclose_degree", path) { H5Pset_fclose_degree(fapl.id, H5F_CLOSE_STRONG) }
+        try HDF5Library.call("H5Pset_file_locking", path) { H5Pset_file_locking(fapl.id, false, true) }
+        return fapl
+    }
 
     /// The root group, `/`.
     public func root() throws(HDF5Error) -> HDF5Group {

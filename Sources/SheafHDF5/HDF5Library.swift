@@ -1,4 +1,7 @@
 import CHDF5
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// The one funnel every libhdf5 call goes through.
@@ -66,9 +69,20 @@ public enum HDF5Library {
         Int(try call("H5Fget_obj_ids", prefix) { chdf5_open_objects_under(prefix) })
     }
 
-    /// Whether the file at `path` starts with an HDF5 signature (at offset 0, 512,
-    /// 1024, …). Returns `false` for files that are not HDF5.
-    public static func isHDF5(path: String) throws(HDF5Error) -> Bool {
-        try call("H5Fis_hdf5", path) { H5Fis_hdf5(path) } > 0
+    /// The HDF5 format signature.
+    public static let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+
+    /// Whether the open file `descriptor` has the HDF5 signature at offset 0, 512,
+    /// 1024, … (where HDF5 looks), read without libhdf5 (which would lock the file).
+    public static func hasSignature(descriptor: Int32, size: Int) -> Bool {
+        var offset = 0
+        var bytes = [UInt8](repeating: 0, count: 8)
+        while offset + 8 <= size {
+            let n = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 8, off_t(offset)) }
+            if n == 8 && bytes == signature { return true }
+            offset = offset == 0 ? 512 : offset * 2
+        }
+        return false
     }
+
 }

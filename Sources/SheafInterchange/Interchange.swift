@@ -18,8 +18,7 @@ public enum Interchange {
     public static func detect(path: String) throws(SheafError) -> InterchangeFormat {
         let file = try FileReader(path: path)
         let prefix = try file.bytes(at: 0, count: min(file.size, 64))
-        if prefix.starts(with: [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A])
-            || (try? HDF5Library.isHDF5(path: path)) == true {
+        if HDF5Library.hasSignature(descriptor: file.descriptor, size: file.size) {
             do { _ = try SheafFile(path: path); return .sheaf } catch where error.code == .notSheaf { return .hdf5 } catch {
                 return .sheaf  // a damaged Sheaf file: let the Sheaf reader report it
             }
