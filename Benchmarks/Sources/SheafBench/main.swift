@@ -157,7 +157,7 @@ if options.workloads.contains("convert") || (!options.smoke && options.workloads
     child.waitUntilExit()
     let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
     var usage = rusage()
-    getrusage(RUSAGE_CHILDREN, &usage)
+    getrusage(Int32(RUSAGE_CHILDREN.rawValue), &usage)
     let peak = Int(usage.ru_maxrss) * 1024
     let largest = side * side * 4
     add("convert", Row(name: "sheaf convert safetensors -> Sheaf, \(bytes >> 20) MiB", ms: ms, isSheaf: true,
