@@ -19,6 +19,11 @@ struct Options {
 if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--convert-child" {
     var replace = ExportOptions(); replace.replace = true
     _ = try Exporter.export(try Interchange.open(path: CommandLine.arguments[2]), to: CommandLine.arguments[3], as: .sheaf, options: replace)
+    // Peak resident memory of this process image (VmHWM is reset by exec, unlike
+    // getrusage's ru_maxrss, which keeps what the forking parent had).
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+    print(line.split(separator: " ").dropFirst().first ?? "0")
     exit(0)
 }
 
@@ -152,13 +157,14 @@ if options.workloads.contains("convert") || (!options.smoke && options.workloads
     let child = Process()
     child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
     child.arguments = ["--convert-child", st, folder + "/big-converted.sheaf"]
+    let output = Pipe()
+    child.standardOutput = output
     let start = DispatchTime.now().uptimeNanoseconds
     try child.run()
+    let reported = output.fileHandleForReading.readDataToEndOfFile()
     child.waitUntilExit()
     let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-    var usage = rusage()
-    getrusage(Int32(RUSAGE_CHILDREN.rawValue), &usage)
-    let peak = Int(usage.ru_maxrss) * 1024
+    let peak = (Int(String(decoding: reported, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) * 1024
     let largest = side * side * 4
     add("convert", Row(name: "sheaf convert safetensors -> Sheaf, \(bytes >> 20) MiB", ms: ms, isSheaf: true,
                        note: String(format: "peak RSS %d MiB = largest tensor %d MiB + %d MiB; %.2fx a plain copy",
