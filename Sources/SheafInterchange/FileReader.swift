@@ -88,7 +88,10 @@ struct ByteCursor {
         return bytes[position..<(position + n)]
     }
 
-    mutating func u8() throws(SheafError) -> UInt8 { try take(1).first! }
+    mutating func u8() throws(SheafError) -> UInt8 {
+        let byte = try take(1)
+        return byte[byte.startIndex]
+    }
     mutating func u16() throws(SheafError) -> UInt16 { UInt16(try uint(2)) }
     mutating func u32() throws(SheafError) -> UInt32 { UInt32(try uint(4)) }
     mutating func u64() throws(SheafError) -> UInt64 { try uint(8) }

@@ -108,12 +108,12 @@ final class CUDA: @unchecked Sendable {
     /// Loads the driver and cuBLAS from the given candidates (tests pass paths
     /// that do not exist to exercise the failure path).
     static func load(driver: [String], cublas: [String]) -> Result<CUDA, CUDAError> {
-        Result { try CUDA(driver: driver, cublas: cublas) }.mapError { $0 as! CUDAError }
+        Result { () throws(CUDAError) in try CUDA(driver: driver, cublas: cublas) }
     }
 
-    private init(driver: [String], cublas: [String]) throws {
+    private init(driver: [String], cublas: [String]) throws(CUDAError) {
         let d = try LibraryHandle.open(driver, what: "CUDA driver").get()
-        func sym<T>(_ name: String, _ type: T.Type) throws -> T { try d.symbol(name, as: type).get() }
+        func sym<T>(_ name: String, _ type: T.Type) throws(CUDAError) -> T { try d.symbol(name, as: type).get() }
         cuInit = try sym("cuInit", type(of: cuInit))
         cuDeviceGetCount = try sym("cuDeviceGetCount", type(of: cuDeviceGetCount))
         cuDeviceGet = try sym("cuDeviceGet", type(of: cuDeviceGet))
@@ -131,7 +131,7 @@ final class CUDA: @unchecked Sendable {
         cuLaunchKernel = try sym("cuLaunchKernel", type(of: cuLaunchKernel))
         cuGetErrorString = try sym("cuGetErrorString", type(of: cuGetErrorString))
         let b = try LibraryHandle.open(cublas, what: "cuBLAS").get()
-        func blas<T>(_ name: String, _ type: T.Type) throws -> T { try b.symbol(name, as: type).get() }
+        func blas<T>(_ name: String, _ type: T.Type) throws(CUDAError) -> T { try b.symbol(name, as: type).get() }
         cublasCreate = try blas("cublasCreate_v2", type(of: cublasCreate))
         cublasSetStream = try blas("cublasSetStream_v2", type(of: cublasSetStream))
         cublasSgemm = try blas("cublasSgemm_v2", type(of: cublasSgemm))
