@@ -12,13 +12,12 @@ Run through Fixtures/make_fixtures.sh, which sets up the virtual environment.
 import json
 import os
 import shutil
-import struct
 import sys
-import zlib
 
 import h5py
 import numpy as np
-import xxhash
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Python"))
+from sheaf_spec import checksum, link_name, logical_bytes, metadata_bytes  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "format")
@@ -34,50 +33,6 @@ DTYPES = {
     "complex64": np.dtype("<c8"), "complex128": np.dtype("<c16"),
     "bfloat16": np.dtype("<u2"), "float8_e4m3fn": np.dtype("<u1"), "float8_e5m2": np.dtype("<u1"),
 }
-
-
-def link_name(key):
-    return "%2E" if key == "." else key.replace("%", "%25").replace("/", "%2F")
-
-
-def logical_bytes(array):
-    a = np.ascontiguousarray(array)
-    if a.dtype.kind == "b":
-        return a.astype(np.uint8).tobytes()
-    return a.astype(a.dtype.newbyteorder("<")).tobytes()
-
-
-def metadata_bytes(metadata):
-    """The canonical metadata encoding of Spec/FORMAT.md section 10."""
-    out = b""
-    def string(s):
-        b = s.encode()
-        return struct.pack("<I", len(b)) + b
-    def scalar(v):
-        if isinstance(v, bool):
-            return b"\x01" if v else b"\x00"
-        if isinstance(v, int):
-            return struct.pack("<q", v)
-        if isinstance(v, float):
-            return struct.pack("<d", v)
-        return string(v)
-    def tag(v):
-        return 4 if isinstance(v, bool) else 2 if isinstance(v, int) else 3 if isinstance(v, float) else 1
-    for name in sorted(metadata, key=lambda n: n.encode()):
-        v = metadata[name]
-        out += string(name)
-        if isinstance(v, list):
-            t = tag(v[0]) if v else 1
-            out += bytes([16 + t]) + struct.pack("<I", len(v)) + b"".join(scalar(x) for x in v)
-        else:
-            out += bytes([tag(v)]) + scalar(v)
-    return out
-
-
-def checksum(algorithm, raw):
-    if algorithm == "xxh3-64":
-        return "%016x" % xxhash.xxh3_64_intdigest(raw)
-    return "%08x" % (zlib.crc32(raw) & 0xFFFFFFFF)
 
 
 def sample(dtype_name, shape, seed):

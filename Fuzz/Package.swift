@@ -12,10 +12,10 @@ let targets = ["npy", "safetensors", "zip", "unpickler", "sheaf-index"]
 let package = Package(
     name: "SheafFuzz",
     dependencies: [.package(path: "..")],
-    targets: targets.map { name in
+    targets: [.target(name: "FuzzSupport", path: "Sources/FuzzSupport")] + targets.map { name in
         .executableTarget(
             name: "fuzz-\(name)",
-            dependencies: [.product(name: "SheafInterchange", package: root), .product(name: "Sheaf", package: root)],
+            dependencies: ["FuzzSupport", .product(name: "SheafInterchange", package: root), .product(name: "Sheaf", package: root)],
             path: "Sources/FuzzTargets",
             sources: ["Target+\(name).swift"])
     }

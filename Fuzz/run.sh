@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}; shift || true
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(npy safetensors zip unpickler sheaf-index)
-swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --scratch-path .build 2>&1 | grep -E "error|warning: |Compiling fuzz|Build" || true
+if ! swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --scratch-path .build > .build-log.txt 2>&1; then
+  grep -E "error" .build-log.txt; echo "fuzz targets failed to build"; exit 1
+fi
 mkdir -p artifacts work
 status=0
 for t in "${targets[@]}"; do

@@ -12,11 +12,12 @@ import h5py
 import numpy as np
 import safetensors.numpy
 
+from sheaf_spec import link_name, logical_bytes
+
 
 def as_bytes(a):
-    a = np.array(a, order="C", copy=True)
-    return a.dtype.str.lstrip("<>|="), a.shape, (a.astype(np.uint8) if a.dtype.kind == "b" else
-                                                 a.astype(a.dtype.newbyteorder("<"))).tobytes()
+    a = np.asarray(a)
+    return a.dtype.str.lstrip("<>|="), a.shape, logical_bytes(a)
 
 
 def read(path):
@@ -51,8 +52,7 @@ def read(path):
         out = {}
         for e in index["tensors"]:
             key = e["key"]
-            name = "%2E" if key == "." else key.replace("%", "%25").replace("/", "%2F")
-            ds = f["tensors"][name]
+            ds = f["tensors"][link_name(key)]
             out[key] = (e["dtype"], tuple(e["shape"]), as_bytes(ds[()])[2])
         return out
 

@@ -7,28 +7,16 @@ Usage: check_with_h5py.py FOLDER   (exit 0 when every file matches)
 import glob
 import json
 import os
-import struct
 import sys
-import zlib
 
 import h5py
 import numpy as np
-import xxhash
+
+from sheaf_spec import checksum, link_name, logical_bytes, metadata_bytes
 
 NATIVE = {"bool": "bool", "float16": "float16", "float32": "float32", "float64": "float64",
           "complex64": "complex64", "complex128": "complex128", "bfloat16": "uint16",
           "float8_e4m3fn": "uint8", "float8_e5m2": "uint8"}
-
-
-def link_name(key):
-    return "%2E" if key == "." else key.replace("%", "%25").replace("/", "%2F")
-
-
-def logical_bytes(a):
-    a = np.array(a, order="C", copy=True)
-    if a.dtype.kind == "b":
-        return a.astype(np.uint8).tobytes()
-    return a.astype(a.dtype.newbyteorder("<")).tobytes()
 
 
 def meta(value):
@@ -45,38 +33,6 @@ def meta(value):
     return value
 
 
-def metadata_bytes(metadata):
-    """The canonical metadata encoding of Spec/FORMAT.md section 10."""
-    def string(s):
-        b = s.encode()
-        return struct.pack("<I", len(b)) + b
-    def scalar(v):
-        if isinstance(v, bool):
-            return b"\x01" if v else b"\x00"
-        if isinstance(v, int):
-            return struct.pack("<q", v)
-        if isinstance(v, float):
-            return struct.pack("<d", v)
-        return string(v)
-    def tag(v):
-        return 4 if isinstance(v, bool) else 2 if isinstance(v, int) else 3 if isinstance(v, float) else 1
-    out = b""
-    for name in sorted(metadata, key=lambda n: n.encode()):
-        v = metadata[name]
-        out += string(name)
-        if isinstance(v, list):
-            out += bytes([16 + (tag(v[0]) if v else 1)]) + struct.pack("<I", len(v)) + b"".join(scalar(x) for x in v)
-        else:
-            out += bytes([tag(v)]) + scalar(v)
-    return out
-
-
-def checksum_of(algorithm, raw):
-    if algorithm == "xxh3-64":
-        return "%016x" % xxhash.xxh3_64_intdigest(raw)
-    return "%08x" % (zlib.crc32(raw) & 0xFFFFFFFF)
-
-
 def check(path, expected):
     problems = []
     with h5py.File(path, "r") as f:
@@ -90,7 +46,7 @@ def check(path, expected):
         file_meta = {k: meta(v) for k, v in f.attrs.items() if not k.startswith("sheaf_")}
         if file_meta != expected["metadata"]:
             problems.append("file metadata %r != %r" % (file_meta, expected["metadata"]))
-        if index.get("metadata_checksum") != checksum_of(algorithm, metadata_bytes(file_meta)):
+        if index.get("metadata_checksum") != checksum(algorithm, metadata_bytes(file_meta)):
             problems.append("file metadata checksum")
         for entry, want in zip(index["tensors"], expected["tensors"]):
             ds = f["tensors"][link_name(entry["key"])]
@@ -104,8 +60,7 @@ def check(path, expected):
             raw = logical_bytes(data)
             if raw.hex() != want["hex"]:
                 problems.append("%s: bytes differ" % entry["key"])
-            digest = ("%016x" % xxhash.xxh3_64_intdigest(raw)) if algorithm == "xxh3-64" else (
-                "%08x" % (zlib.crc32(raw) & 0xFFFFFFFF))
+            digest = checksum(algorithm, raw)
             if digest != entry["checksum"]:
                 problems.append("%s: checksum %s != %s" % (entry["key"], digest, entry["checksum"]))
             if entry.get("offset") is not None:
@@ -114,7 +69,7 @@ def check(path, expected):
             tensor_meta = {k: meta(v) for k, v in ds.attrs.items() if not k.startswith("sheaf_")}
             if tensor_meta != want["metadata"]:
                 problems.append("%s: metadata %r" % (entry["key"], tensor_meta))
-            if tensor_meta and entry.get("metadata_checksum") != checksum_of(algorithm, metadata_bytes(tensor_meta)):
+            if tensor_meta and entry.get("metadata_checksum") != checksum(algorithm, metadata_bytes(tensor_meta)):
                 problems.append("%s: metadata checksum" % entry["key"])
             if want.get("tied_to"):
                 other = f["tensors"][link_name(want["tied_to"])]
