@@ -194,4 +194,61 @@ static inline hid_t chdf5_create_vlen_utf8_type(void) {
     return t;
 }
 
+/// Visits the links of a group once, in name order, calling `visit` with each
+/// link's name and type (H5L_TYPE_HARD, _SOFT, _EXTERNAL or a user-defined
+/// type); a non-zero return from `visit` stops the walk and is returned.
+/// One pass over the group: asking for names by index costs a search each.
+typedef int (*chdf5_link_visitor)(const char *name, int type, void *context);
+typedef struct { chdf5_link_visitor visit; void *context; } chdf5_link_walk;
+
+#if H5_VERSION_GE(1, 12, 0)
+static inline herr_t chdf5_link_trampoline(hid_t group, const char *name, const H5L_info2_t *info, void *data) {
+#else
+static inline herr_t chdf5_link_trampoline(hid_t group, const char *name, const H5L_info_t *info, void *data) {
+#endif
+    (void)group;
+    chdf5_link_walk *walk = (chdf5_link_walk *)data;
+    return (herr_t)walk->visit(name, (int)info->type, walk->context);
+}
+
+static inline herr_t chdf5_iterate_links(hid_t group, chdf5_link_visitor visit, void *context) {
+    chdf5_link_walk walk = { visit, context };
+    hsize_t index = 0;
+#if H5_VERSION_GE(1, 12, 0)
+    return H5Literate2(group, H5_INDEX_NAME, H5_ITER_INC, &index, chdf5_link_trampoline, &walk);
+#else
+    return H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &index, chdf5_link_trampoline, &walk);
+#endif
+}
+
+/// Visits the attributes of an object once, in name order.
+typedef int (*chdf5_attribute_visitor)(const char *name, void *context);
+typedef struct { chdf5_attribute_visitor visit; void *context; } chdf5_attribute_walk;
+
+static inline herr_t chdf5_attribute_trampoline(hid_t object, const char *name, const H5A_info_t *info, void *data) {
+    (void)object; (void)info;
+    chdf5_attribute_walk *walk = (chdf5_attribute_walk *)data;
+    return (herr_t)walk->visit(name, walk->context);
+}
+
+static inline herr_t chdf5_iterate_attributes(hid_t object, chdf5_attribute_visitor visit, void *context) {
+    chdf5_attribute_walk walk = { visit, context };
+    hsize_t index = 0;
+    return H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &index, chdf5_attribute_trampoline, &walk);
+}
+
+/// Process-wide defences, run once before the first libhdf5 call: external
+/// links cannot be traversed at all (their link class is unregistered), no
+/// filter plugin is ever loaded from disk, and the environment variables that
+/// redirect external and virtual file lookups are ignored.
+static inline void chdf5_harden(void) {
+    unsetenv("HDF5_EXT_PREFIX");
+    unsetenv("HDF5_VDS_PREFIX");
+    unsetenv("HDF5_EXTFILE_PREFIX");
+    unsetenv("HDF5_PLUGIN_PATH");
+    unsetenv("HDF5_PLUGIN_PRELOAD");
+    H5PLset_loading_state(0);
+    if (H5Lis_registered(H5L_TYPE_EXTERNAL) > 0) H5Lunregister(H5L_TYPE_EXTERNAL);
+}
+
 #endif

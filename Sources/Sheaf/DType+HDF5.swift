@@ -25,25 +25,17 @@ extension DType {
     /// Whether a dataset of HDF5 type `info` can hold this dtype, in any byte order.
     func matches(_ info: HDF5TypeInfo) -> Bool {
         func isFloat(_ info: HDF5TypeInfo, bits: Int) -> Bool {
-            guard info.size * 8 == bits, case .float(let s, let ep, let es, let mp, let ms, let bias) = info.typeClass else {
-                return false
-            }
-            switch bits {
-            case 16: return (s, ep, es, mp, ms, bias) == (15, 10, 5, 0, 10, 15)
-            case 32: return (s, ep, es, mp, ms, bias) == (31, 23, 8, 0, 23, 127)
-            case 64: return (s, ep, es, mp, ms, bias) == (63, 52, 11, 0, 52, 1023)
-            default: return false
-            }
+            info.size * 8 == bits && info.isIEEEFloat
         }
         switch self {
         case .bool:
             guard info.size == 1, case .enumeration(let base, let members) = info.typeClass,
-                  case .integer = base.value.typeClass else { return false }
+                  base.value.isPlainInteger else { return false }
             return members == ["FALSE": 0, "TRUE": 1]
         case .uint8, .uint16, .uint32, .uint64, .float8_e4m3fn, .float8_e5m2, .bfloat16:
-            return info.typeClass == .integer(signed: false) && info.size == itemSize
+            return info.typeClass == .integer(signed: false) && info.size == itemSize && info.isPlainInteger
         case .int8, .int16, .int32, .int64:
-            return info.typeClass == .integer(signed: true) && info.size == itemSize
+            return info.typeClass == .integer(signed: true) && info.size == itemSize && info.isPlainInteger
         case .float16: return isFloat(info, bits: 16)
         case .float32: return isFloat(info, bits: 32)
         case .float64: return isFloat(info, bits: 64)

@@ -21,31 +21,90 @@ struct IndexParser {
 
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 
+    /// What parsing the index gave.
+    enum Outcome {
+        case document(IndexDocument)
+        /// Not JSON, or not of the form section 8 gives.
+        case malformed
+        /// A key listed twice; parsing stopped at its second entry.
+        case duplicate(String)
+    }
+
     /// Parses the index document, or nil when the bytes are not of the expected form.
     static func document(_ bytes: [UInt8]) -> IndexDocument? {
+        if case .document(let document) = parse(bytes) { return document }
+        return nil
+    }
+
+    /// Parses the index in one pass: entries are built as the `tensors` array is
+    /// read (no tree of the whole document), and a repeated key stops the parse
+    /// at once, so memory stays proportional to the index's distinct entries.
+    static func parse(_ bytes: [UInt8]) -> Outcome {
         var parser = IndexParser(bytes)
-        guard let root = try? parser.parseDocument(), case .object(let members) = root else { return nil }
+        do { return try parser.parseIndex() } catch { return .malformed }
+    }
+
+    private mutating func parseIndex() throws -> Outcome {
         var tensors: [IndexEntry]?
         var metadataChecksum: String?
-        for (name, value) in members {
-            switch name {
-            case "tensors":
-                guard case .array(let items) = value else { return nil }
-                var list: [IndexEntry] = []
-                list.reserveCapacity(items.count)
-                for item in items {
-                    guard let entry = self.entry(item) else { return nil }
-                    list.append(entry)
+        skipSpace()
+        try expect("{")
+        skipSpace()
+        if try !consume("}") {
+            while true {
+                skipSpace()
+                let name = try string()
+                skipSpace()
+                try expect(":")
+                switch name {
+                case "tensors":
+                    guard tensors == nil else { throw Failure() }
+                    var list: [IndexEntry] = []
+                    var seen: Set<String> = []
+                    skipSpace()
+                    try expect("[")
+                    skipSpace()
+                    if try !consume("]") {
+                        while true {
+                            guard let entry = Self.entry(try parse(depth: 2)) else { throw Failure() }
+                            guard seen.insert(entry.key).inserted else { return .duplicate(entry.key) }
+                            list.append(entry)
+                            skipSpace()
+                            if try consume(",") { continue }
+                            try expect("]")
+                            break
+                        }
+                    }
+                    tensors = list
+                case "metadata_checksum":
+                    switch try parse(depth: 1) {
+                    case .string(let text): metadataChecksum = text
+                    case .null: break
+                    default: throw Failure()
+                    }
+                default:
+                    _ = try parse(depth: 1)  // unknown members are ignored (§8)
                 }
-                tensors = list
-            case "metadata_checksum":
-                guard case .string(let text) = value else { if case .null = value { continue }; return nil }
-                metadataChecksum = text
-            default: continue  // unknown members are ignored (§8)
+                skipSpace()
+                if try consume(",") { continue }
+                try expect("}")
+                break
             }
         }
-        guard let tensors else { return nil }
-        return IndexDocument(tensors: tensors, metadata_checksum: metadataChecksum)
+        skipSpace()
+        guard position == bytes.count, let tensors else { throw Failure() }
+        return .document(IndexDocument(tensors: tensors, metadata_checksum: metadataChecksum))
+    }
+
+    private mutating func expect(_ character: Unicode.Scalar) throws {
+        guard try consume(character) else { throw Failure() }
+    }
+
+    private mutating func consume(_ character: Unicode.Scalar) throws -> Bool {
+        guard position < bytes.count else { throw Failure() }
+        guard bytes[position] == UInt8(ascii: character) else { return false }
+        position += 1
+        return true
     }
 
     private static func entry(_ value: Value) -> IndexEntry? {

@@ -50,8 +50,15 @@ public struct SheafError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 
     /// Wraps an HDF5 failure with the file and key it happened for.
-    static func hdf5(_ error: HDF5Error, file: String?, key: String? = nil) -> SheafError {
-        SheafError(.hdf5, file: file, key: key, "HDF5 \(error.description)")
+    /// A refusal of the read policy keeps its own code: data outside the file
+    /// is `unsupported`, a cap is `limitExceeded`, a forged type `invalidFile`.
+    package static func hdf5(_ error: HDF5Error, file: String?, key: String? = nil) -> SheafError {
+        switch error.refusal {
+        case .outsideFile?: SheafError(.unsupported, file: file, key: key, error.description)
+        case .limit?: SheafError(.limitExceeded, file: file, key: key, error.description)
+        case .malformed?: SheafError(.invalidFile, file: file, key: key, error.description)
+        case nil: SheafError(.hdf5, file: file, key: key, "HDF5 \(error.description)")
+        }
     }
 
     /// A copy with `file` and `key` filled in where they are missing.

@@ -122,19 +122,14 @@ extension SheafFile {
     static func readIndexed(_ entry: Entry, descriptor: Int32, path: String, algorithm: ChecksumAlgorithm,
                             verify: Bool) throws(SheafError) -> Tensor {
         let storage = TensorStorage(uninitialized: entry.byteCount)
-        var done = 0
         let buffer = storage.mutableBytes
         let offset = entry.offset ?? 0
-        while done < buffer.count {
-            let n = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SheafError(.io, file: path, key: entry.key, "read of \(buffer.count) bytes at offset \(offset) failed: \(errnoText())")
-            }
-            if n == 0 {
-                throw SheafError(.invalidFile, file: path, key: entry.key, "file ends inside the data at offset \(offset) (\(buffer.count) bytes)")
-            }
-            done += n
+        let done: Int
+        do { done = try FileDescriptor(rawValue: descriptor).read(fromAbsoluteOffset: offset, into: buffer) } catch {
+            throw SheafError(.io, file: path, key: entry.key, "read of \(buffer.count) bytes at offset \(offset) failed: \(error)")
+        }
+        guard done == buffer.count else {
+            throw SheafError(.invalidFile, file: path, key: entry.key, "file ends inside the data at offset \(offset) (\(buffer.count) bytes)")
         }
         var tensor = Tensor(dtype: entry.dtype, shape: entry.shape, storage: storage)
         if entry.dtype == .bool {
@@ -146,7 +141,7 @@ extension SheafFile {
 
     /// Checks the dataset of a contiguous entry against the index without
     /// reading its data; returns its (checksum-verified) metadata.
-    func checkDataset(_ entry: Entry) throws(SheafError) -> Metadata {
+    package func checkDataset(_ entry: Entry) throws(SheafError) -> Metadata {
         try guarded(entry.key) { () throws -> Metadata in
             let name = try FormatLayout.linkName(for: entry.key)
             let group = try file.root().openGroup(FormatLayout.tensorsGroup)
@@ -154,6 +149,7 @@ extension SheafFile {
                 throw SheafError(.invalidIndex, "the index lists this key but /\(FormatLayout.tensorsGroup)/\(name) does not exist")
             }
             let dataset = try group.openDataset(name)
+            _ = try dataset.checkReadable()
             let info = try dataset.datatype().describe()
             guard entry.dtype.matches(info) else {
                 throw SheafError(.dtypeMismatch, "index says \(entry.dtype), but the dataset's HDF5 type (\(info.size)-byte \(info.typeClass)) does not hold \(entry.dtype)")
@@ -208,7 +204,7 @@ extension SheafFile {
         let found = MetadataDigest.encode(metadata).withUnsafeBytes { checksumAlgorithm.digest($0) }
         guard found == expected else {
             throw SheafError(.checksumMismatch, file: path, key: entry.key,
-                             "metadata checksum mismatch: index says \(checksumAlgorithm.format(expected)), the attributes give \(checksumAlgorithm.format(found))")
+                             "metadata checksum mismatch: the attributes do not match the index's \(checksumAlgorithm.rawValue) checksum \(checksumAlgorithm.format(expected))")
         }
     }
 
@@ -216,7 +212,7 @@ extension SheafFile {
     static func check(_ found: UInt64, _ entry: Entry, _ algorithm: ChecksumAlgorithm, _ path: String) throws(SheafError) {
         guard found != entry.checksum else { return }
         throw SheafError(.checksumMismatch, file: path, key: entry.key,
-                         "\(algorithm.rawValue) checksum mismatch: index says \(algorithm.format(entry.checksum)), data gives \(algorithm.format(found))")
+                         "\(algorithm.rawValue) checksum mismatch: the data does not match the index's checksum \(algorithm.format(entry.checksum))")
     }
 
     /// Runs `body`, attaching this file and `key` to whatever it throws.

@@ -48,14 +48,19 @@ extension SheafFile {
             try guarded(nil) { () throws in
                 let root = try file.root()
                 let group = try root.openGroup(FormatLayout.tensorsGroup)
-                let names = try group.linkNames(limit: FormatLayout.maxTensors)
+                let links = try group.links(limit: FormatLayout.maxTensors)
+                let names = Set(links.map(\.name))
                 var expected: [String: Entry] = [:]
                 for entry in entries { expected[try FormatLayout.linkName(for: entry.key)] = entry }
                 var addresses: [String: UInt64] = [:]
                 var owners: [UInt64: String] = [:]
-                for name in names {
+                for (name, kind) in links {
                     guard let entry = expected[name] else {
                         report(nil, .invalidIndex, "/\(FormatLayout.tensorsGroup)/\(name) is not listed in the index")
+                        continue
+                    }
+                    guard kind == .hard else {
+                        report(entry.key, .unsupported, "/\(FormatLayout.tensorsGroup)/\(name) is \(kind == .soft ? "a soft link" : kind == .external ? "an external link" : "a user-defined link"), not a hard link to a dataset in this file")
                         continue
                     }
                     let target = try group.linkTarget(name)
@@ -94,10 +99,13 @@ extension SheafFile {
                         if let offset = entry.offset, offset % FormatLayout.alignment != 0 {
                             report(entry.key, .invalidFile, "contiguous data at offset \(offset) is not aligned to \(FormatLayout.alignment) bytes")
                         }
+                        if !filters.isEmpty {
+                            report(entry.key, .invalidFile, "contiguous data must have no filters, found filters \(filters)")
+                        }
                     case .deflate:
-                        // H5Z_FILTER_DEFLATE = 1, H5Z_FILTER_SHUFFLE = 2.
-                        if layout != .chunked || !filters.contains(1) {
-                            report(entry.key, .invalidIndex, "index says deflate, dataset is \(layout) with filters \(filters)")
+                        // H5Z_FILTER_DEFLATE = 1, H5Z_FILTER_SHUFFLE = 2 (§6: shuffle, then deflate).
+                        if layout != .chunked || !(filters == [2, 1] || filters == [1]) {
+                            report(entry.key, .invalidFile, "index says deflate (§6: chunked, shuffle then deflate), dataset is \(layout) with filters \(filters)")
                         }
                     }
                 }

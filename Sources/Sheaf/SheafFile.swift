@@ -99,25 +99,15 @@ public struct SheafFile: ~Copyable {
     }
 
     private static func open(path: String) throws(SheafError) -> SheafFile {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw SheafError(errno == ENOENT ? .fileNotFound : .io, file: path, "cannot open: \(errnoText())")
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw SheafError(.io, file: path, "not a regular file")
-        }
         // Open the file once and let HDF5 open that same inode through /proc, so a
         // rename over `path` in between (a checkpoint being replaced) cannot pair
         // one file's index with another file's bytes.
-        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw SheafError(.io, file: path, "cannot open: \(errnoText())") }
+        let (handle, fileSize) = try FileDescriptor.openRegularFile(path)
+        let descriptor = handle.rawValue
         var opened = false
-        defer { if !opened { close(descriptor) } }
-        var sameFile = "/proc/self/fd/\(descriptor)"
-        if access(sameFile, R_OK) != 0 { sameFile = path }
-        var openedInfo = stat()
-        guard fstat(descriptor, &openedInfo) == 0 else { throw SheafError(.io, file: path, "cannot stat: \(errnoText())") }
-        let fileSize = Int(openedInfo.st_size)
+        defer { if !opened { handle.close() } }
+        let sameFile = "/proc/self/fd/\(descriptor)"
+        let openedInfo = try handle.status(path)
         let hdf5Path = sameFile
         guard HDF5Library.hasSignature(descriptor: descriptor, size: fileSize) else {
             throw SheafError(.notHDF5, file: path, "not an HDF5 file (no HDF5 signature found)")
@@ -176,6 +166,7 @@ public struct SheafFile: ~Copyable {
                   try dataset.datatype().describe() == (try HDF5Datatype.int(bits: 8, signed: false).describe())
             else { return nil }
             guard shape[0] <= FormatLayout.maxIndexBytes else { return [] }
+            _ = try dataset.checkReadable()
             var bytes = [UInt8](repeating: 0, count: shape[0])
             let type = try HDF5Datatype.int(bits: 8, signed: false)
             if !bytes.isEmpty {
@@ -193,7 +184,15 @@ public struct SheafFile: ~Copyable {
         }
         // The fast reader; Foundation's decoder describes what is wrong when it fails.
         let document: IndexDocument
-        if let fast = IndexParser.document(json) { document = fast } else {
+        switch IndexParser.parse(json) {
+        case .document(let parsed): document = parsed
+        case .duplicate(let key): throw SheafError(.invalidIndex, file: path, key: key, "duplicate key in the index")
+        case .malformed:
+            // Foundation's decoder says what is wrong, at a cost in memory of many
+            // times the input: only for indexes small enough to afford it.
+            guard json.count <= 1 << 20 else {
+                throw SheafError(.invalidIndex, file: path, "the index is not JSON of the form Spec/FORMAT.md section 8 gives")
+            }
             document = try JSON.decode(IndexDocument.self, from: json, file: path)
         }
         if let recorded = document.metadata_checksum {
@@ -203,7 +202,7 @@ public struct SheafFile: ~Copyable {
             let found = MetadataDigest.encode(metadata).withUnsafeBytes { algorithm.digest($0) }
             guard found == expected else {
                 throw SheafError(.checksumMismatch, file: path,
-                                 "file metadata checksum mismatch: index says \(recorded), the metadata attributes give \(algorithm.format(found))")
+                                 "file metadata checksum mismatch: the metadata attributes do not match the index's \(algorithm.rawValue) checksum \(recorded)")
             }
         }
         let (entries, positions) = try Self.validate(document, kind: kind, algorithm: algorithm, fileSize: fileSize, path: path)
@@ -286,7 +285,13 @@ public struct SheafFile: ~Copyable {
     static func readMetadata(_ object: HDF5ID, names: [String], path: String, key: String?) throws(SheafError) -> Metadata {
         var metadata: Metadata = [:]
         for name in names where !name.hasPrefix(FormatLayout.reservedPrefix) {
-            let value = try hdf5(path, key: key) { () throws(HDF5Error) in try HDF5Attributes.read(name, on: object, path: path) }
+            let value: HDF5AttributeValue?
+            do { value = try HDF5Attributes.read(name, on: object, path: path) } catch {
+                if error.refusal == .malformed {
+                    throw SheafError(.invalidMetadata, file: path, key: key, "metadata attribute '\(name)' is \(error.message)")
+                }
+                throw SheafError.hdf5(error, file: path, key: key)
+            }
             switch value {
             case .string(let v)?: metadata[name] = .string(v)
             case .int(let v)?: metadata[name] = .int(v)

@@ -62,8 +62,13 @@ extension SheafCommand {
 
         func run() throws {
             let raw = from == .raw || shape != nil ? try rawLayout() : nil
-            if raw == nil { try isolation.preflight(input, format: from) }
-            let source = try Interchange.open(path: input, format: from ?? (raw != nil ? .raw : nil), raw: raw)
+            let file = try InputFile(input)
+            if raw == nil { try isolation.preflight(file, format: from) }
+            try file.reading { path in try convert(path, raw: raw) }
+        }
+
+        private func convert(_ path: String, raw: Interchange.RawLayout?) throws {
+            let source = try Interchange.open(path: path, format: from ?? (raw != nil ? .raw : nil), raw: raw)
             let target = to ?? InterchangeFormat.forExtension(of: output) ?? .sheaf
             var options = ExportOptions()
             options.widen = widen

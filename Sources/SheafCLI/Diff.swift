@@ -20,10 +20,14 @@ extension SheafCommand {
         }
 
         func run() throws {
-            try isolation.preflight(a)
-            try isolation.preflight(b)
-            let first = try Interchange.open(path: a), second = try Interchange.open(path: b)
-            let report = try Differ.diff(first, second, rtol: rtol, atol: atol)
+            let fileA = try InputFile(a), fileB = try InputFile(b)
+            try isolation.preflight(fileA)
+            try isolation.preflight(fileB)
+            let report = try fileA.reading { pathA in
+                try fileB.reading { pathB in
+                    try Differ.diff(try Interchange.open(path: pathA), try Interchange.open(path: pathB), rtol: rtol, atol: atol)
+                }
+            }
             for key in report.onlyInFirst { print("only in \(a): \(key)") }
             for key in report.onlyInSecond { print("only in \(b): \(key)") }
             for (key, reason) in report.incompatible { print("\(key): \(reason)") }

@@ -14,12 +14,17 @@ extension SheafCommand {
         @OptionGroup var isolation: IsolationOptions
 
         func run() throws {
-            try isolation.preflight(file, format: from)
-            let source = try Interchange.open(path: file, format: from)
+            let input = try InputFile(file)
+            try isolation.preflight(input, format: from)
+            try input.reading { path in try inspect(path) }
+        }
+
+        private func inspect(_ path: String) throws {
+            let source = try Interchange.open(path: path, format: from)
             var version: String?
             var checksums: [String: String] = [:]
             if source.format == .sheaf {
-                let sheaf = try SheafFile(path: file)
+                let sheaf = try SheafFile(path: path)
                 version = sheaf.version
                 for entry in sheaf.entries {
                     checksums[entry.key] = "\(sheaf.checksumAlgorithm.rawValue):\(sheaf.checksumAlgorithm.format(entry.checksum))"

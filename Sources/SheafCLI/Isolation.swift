@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Sheaf
 import SheafInterchange
@@ -13,22 +14,6 @@ enum Isolation {
         ProcessInfo.processInfo.environment["SHEAF_PROBE_TIMEOUT"].flatMap(TimeInterval.init) ?? 120
     }
 
-    /// Whether the file starts with an HDF5 signature at 0, 512, 1024, … (checked
-    /// without libhdf5).
-    static func looksLikeHDF5(_ path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
-        var offset: UInt64 = 0
-        let size = (try? handle.seekToEnd()) ?? 0
-        while offset + 8 <= size {
-            try? handle.seek(toOffset: offset)
-            if let bytes = try? handle.read(upToCount: 8), Array(bytes) == signature { return true }
-            offset = offset == 0 ? 512 : offset * 2
-        }
-        return false
-    }
-
     enum Outcome {
         /// The child finished; its JSON output.
         case finished(status: Int32, output: Data)
@@ -36,11 +21,17 @@ enum Isolation {
         case failed(String)
     }
 
-    /// Runs `sheaf _probe MODE FILE` and waits at most ``timeout``.
-    static func probe(_ mode: String, _ file: String) -> Outcome {
+    /// The path under which the isolated child reads the parent's descriptor,
+    /// which it receives as its standard input.
+    static let childPath = "/proc/self/fd/0"
+
+    /// Runs `sheaf _probe MODE /proc/self/fd/0` on the already opened `file` and
+    /// waits at most ``timeout``.
+    static func probe(_ mode: String, _ file: InputFile) -> Outcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        process.arguments = ["_probe", mode, file]
+        process.arguments = ["_probe", mode, childPath]
+        process.standardInput = FileHandle(fileDescriptor: file.descriptor.rawValue, closeOnDealloc: false)
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -68,21 +59,27 @@ enum Isolation {
 
     /// Checks that the HDF5 library can read every tensor of `file` in a child
     /// before this process touches it; throws the child's error or a crash report.
-    static func preflight(_ file: String, format: InterchangeFormat?) throws {
-        guard format == nil || format == .sheaf || format == .hdf5, looksLikeHDF5(file) else { return }
+    static func preflight(_ file: InputFile, format: InterchangeFormat?) throws {
+        guard format == nil || format == .sheaf || format == .hdf5, file.looksLikeHDF5 else { return }
         switch probe("read", file) {
         case .failed(let reason):
-            throw SheafError(.invalidFile, file: file, reason)
+            throw SheafError(.invalidFile, file: file.path, reason)
         case .finished(let status, let output):
             if status == 0 { return }
-            if let object = try? JSONSerialization.jsonObject(with: output) as? [String: Any],
-               let message = object["message"] as? String {
-                let code = (object["code"] as? String).flatMap(SheafError.Code.init(rawValue:)) ?? .invalidFile
-                throw SheafError(code, file: file, key: object["key"] as? String, message)
+            if let report = try? JSONDecoder().decode(ProbeReport.self, from: output) {
+                throw file.rename(SheafError(report.code.flatMap(SheafError.Code.init(rawValue:)) ?? .invalidFile,
+                                             file: childPath, key: report.key, report.reason), from: childPath)
             }
-            throw SheafError(.invalidFile, file: file, "the isolated reader failed (exit \(status))")
+            throw SheafError(.invalidFile, file: file.path, "the isolated reader failed (exit \(status))")
         }
     }
+}
+
+/// What the isolated child reports: one problem (`read`) or a list (`verify`).
+struct ProbeReport: Codable {
+    var key: String?
+    var code: String?
+    var reason: String
 }
 
 final class DataBox: @unchecked Sendable {
@@ -99,7 +96,7 @@ struct IsolationOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Check HDF5-based inputs in a separate process with limits first, so a crash or hang in libhdf5 on a hostile file is reported, not fatal.")
     var isolate = true
 
-    func preflight(_ file: String, format: InterchangeFormat? = nil) throws {
+    func preflight(_ file: InputFile, format: InterchangeFormat? = nil) throws {
         if isolate { try Isolation.preflight(file, format: format) }
     }
 }
@@ -127,7 +124,7 @@ extension SheafCommand {
             switch mode {
             case "verify":
                 let problems = SheafFile.verify(path: file)
-                print(jsonText(problems.map { ["key": $0.key as Any? ?? NSNull(), "code": $0.code.rawValue, "reason": $0.message] }))
+                print(Self.encode(problems.map { ProbeReport(key: $0.key, code: $0.code.rawValue, reason: $0.message) }))
             default:
                 do {
                     let source = try Interchange.open(path: file)
@@ -141,12 +138,16 @@ extension SheafCommand {
                     }
                     print("{\"ok\": true}")
                 } catch let error as SheafError {
-                    print(jsonText(["code": error.code.rawValue, "message": error.message, "key": error.key as Any? ?? NSNull()]))
+                    print(Self.encode(ProbeReport(key: error.key, code: error.code.rawValue, reason: error.message)))
                     throw ExitCode(1)
                 }
             }
         }
+
+        static func encode<T: Encodable>(_ value: T) -> String {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        }
     }
 }
-
-import ArgumentParser

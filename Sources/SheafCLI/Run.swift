@@ -27,17 +27,21 @@ extension SheafCommand {
             do { model = try Architecture.make(architecture) } catch let error as RuntimeError {
                 throw ValidationError(error.message)
             }
-            try isolation.preflight(params)
-            try isolation.preflight(input)
-            let state = try Interchange.loadStateDict(path: params)
+            let paramsFile = try InputFile(params), inputFile = try InputFile(input)
+            try isolation.preflight(paramsFile)
+            try isolation.preflight(inputFile)
+            let state = try paramsFile.reading { try Interchange.loadStateDict(path: $0) }
             do {
                 try model.loadStateDict(state)
                 try model.to(target)
-                let source = try Interchange.open(path: input)
-                guard source.entries.count == 1 else {
-                    throw SheafError(.invalidArgument, file: input, "the input must hold one tensor, found \(source.entries.count)")
+                let tensor = try inputFile.reading { path -> Tensor in
+                    let source = try Interchange.open(path: path)
+                    guard source.entries.count == 1 else {
+                        throw SheafError(.invalidArgument, file: path, "the input must hold one tensor, found \(source.entries.count)")
+                    }
+                    return try source.tensor(at: 0)
                 }
-                let x = try NDArray(try source.tensor(at: 0).converted(to: .float32), on: target)
+                let x = try NDArray(try tensor.converted(to: .float32), on: target)
                 let y = try model(x)
                 let result = try y.tensor()
                 if let output {

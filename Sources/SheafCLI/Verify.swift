@@ -14,20 +14,21 @@ extension SheafCommand {
         @Flag(inversion: .prefixedNo, help: "Parse each file in a separate process with limits, so a crash or hang in libhdf5 on a hostile file is reported, not fatal.")
         var isolate = true
 
-        static func isolatedVerify(_ file: String) -> [VerificationProblem] {
-            guard FileManager.default.fileExists(atPath: file) else {
-                return [VerificationProblem(key: nil, message: "cannot open: No such file or directory", code: .fileNotFound)]
+        static func isolatedVerify(_ path: String) -> [VerificationProblem] {
+            let file: InputFile
+            do { file = try InputFile(path) } catch {
+                return [VerificationProblem(key: nil, message: error.message, code: error.code)]
             }
             switch Isolation.probe("verify", file) {
             case .failed(let reason):
                 return [VerificationProblem(key: nil, message: reason, code: .invalidFile)]
             case .finished(_, let output):
-                guard let items = try? JSONSerialization.jsonObject(with: output) as? [[String: Any]] else {
+                guard let items = try? JSONDecoder().decode([ProbeReport].self, from: output) else {
                     return [VerificationProblem(key: nil, message: "the isolated verifier gave no result", code: .invalidFile)]
                 }
                 return items.map {
-                    VerificationProblem(key: $0["key"] as? String, message: $0["reason"] as? String ?? "",
-                                        code: ($0["code"] as? String).flatMap(SheafError.Code.init(rawValue:)) ?? .invalidFile)
+                    VerificationProblem(key: $0.key, message: $0.reason.replacingOccurrences(of: Isolation.childPath, with: path),
+                                        code: $0.code.flatMap(SheafError.Code.init(rawValue:)) ?? .invalidFile)
                 }
             }
         }

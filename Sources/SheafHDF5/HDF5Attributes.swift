@@ -21,22 +21,32 @@ public enum HDF5Attributes {
     /// Caps the size of any one attribute this layer will read.
     public static let maxAttributeBytes = 64 << 20
 
-    /// Names of the attributes on `object`, in name order.
+    /// Names of the attributes on `object`, in name order, read in one pass.
+    /// - Throws: a refusal when the object has more than
+    ///   ``HDF5ReadLimits/maxAttributes`` attributes.
+    /// - Complexity: O(n) in the number of attributes.
     public static func names(of object: hid_t, path: String) throws(HDF5Error) -> [String] {
         let count = try HDF5Library.call("H5Oget_info", path) { chdf5_attribute_count(object) }
-        var names: [String] = []
-        names.reserveCapacity(Int(count))
-        for index in 0..<hsize_t(count) {
-            let length = try HDF5Library.call("H5Aget_name_by_idx", path) {
-                H5Aget_name_by_idx(object, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, chdf5_p_default())
-            }
-            var buffer = [CChar](repeating: 0, count: Int(length) + 1)
-            try HDF5Library.call("H5Aget_name_by_idx", path) {
-                H5Aget_name_by_idx(object, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count, chdf5_p_default())
-            }
-            names.append(String(decoding: buffer[..<Int(length)].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        guard count <= HDF5ReadLimits.maxAttributes else {
+            throw .refused(.limit, path, "the object has \(count) attributes, over the limit of \(HDF5ReadLimits.maxAttributes)")
         }
-        return names
+        final class Collector {
+            var names: [String] = []
+        }
+        let collector = Collector()
+        collector.names.reserveCapacity(Int(count))
+        let context = Unmanaged.passUnretained(collector).toOpaque()
+        try withExtendedLifetime(collector) { () throws(HDF5Error) in
+            _ = try HDF5Library.call("H5Aiterate2", path) {
+                chdf5_iterate_attributes(object, { name, context in
+                    let collector = Unmanaged<Collector>.fromOpaque(context!).takeUnretainedValue()
+                    guard collector.names.count < HDF5ReadLimits.maxAttributes else { return 1 }
+                    collector.names.append(name.map { String(cString: $0) } ?? "")
+                    return 0
+                }, context)
+            }
+        }
+        return collector.names
     }
 
     public static func exists(_ name: String, on object: hid_t, path: String) throws(HDF5Error) -> Bool {
@@ -106,6 +116,9 @@ public enum HDF5Attributes {
         let attributeID = attribute.rawValue
         switch info.typeClass {
         case .integer(let signed):
+            guard info.isPlainInteger else {
+                throw .refused(.malformed, where_, "an integer of \(info.precision) significant bits at bit \(info.bitOffset) in \(info.size) bytes, which no conforming writer produces")
+            }
             if !signed && info.size == 8 {
                 let raw: [UInt64] = try readNumbers(attributeID, try .int(bits: 64, signed: false), count, where_)
                 guard raw.allSatisfy({ $0 <= UInt64(Int64.max) }) else { return nil }
@@ -115,6 +128,9 @@ public enum HDF5Attributes {
             let values: [Int64] = try readNumbers(attributeID, try .int(bits: 64, signed: true), count, where_)
             return scalar ? .int(values[0]) : .ints(values)
         case .float:
+            guard info.isIEEEFloat else {
+                throw .refused(.malformed, where_, "a float whose type is not IEEE binary16, binary32 or binary64 (\(info.size) bytes, \(info.precision) significant bits)")
+            }
             let values: [Double] = try readNumbers(attributeID, try .float(bits: 64), count, where_)
             return scalar ? .float(values[0]) : .floats(values)
         case .enumeration(let base, let members):

@@ -48,6 +48,12 @@ public struct HDF5Dataset: ~Copyable {
             try HDF5Library.call("H5Pset_deflate", path) { H5Pset_deflate(dcpl.id, UInt32(level)) }
         }
         let groupID = group.id, typeID = type.id
+        let size = Int(try HDF5Library.call("H5Tget_size", path, failed: { $0 == 0 }) { H5Tget_size(typeID) })
+        let elements = shape.reduce(1) { $0 * $1 }
+        guard data.count == 0 || elements.multipliedReportingOverflow(by: size) == (data.count, false) else {
+            throw HDF5Error(operation: "H5Dwrite", object: path,
+                            message: "\(data.count) bytes of data for \(elements) elements of \(size) bytes")
+        }
         let dataset = HDF5Dataset(handle: try HDF5Handle("H5Dcreate2", path) {
             H5Dcreate2(groupID, name, typeID, space.id, chdf5_p_default(), dcpl.id, chdf5_p_default())
         })
@@ -120,9 +126,20 @@ public struct HDF5Dataset: ~Copyable {
     }
 
     /// Reads the whole dataset into `buffer`, converted by HDF5 to `memoryType`.
-    /// The caller sizes `buffer` for the extent in that type.
+    ///
+    /// Checks first that the dataset's data is inside this file and that the
+    /// read stays within ``HDF5ReadLimits``, and that `buffer` holds exactly the
+    /// extent in `memoryType`.
     public func read(into buffer: UnsafeMutableRawBufferPointer, as memoryType: borrowing HDF5Datatype) throws(HDF5Error) {
+        _ = try checkReadable()
         let id = id, typeID = memoryType.id
+        let elements = try (shape() ?? [0]).reduce(1) { $0 * $1 }
+        let size = Int(try HDF5Library.call("H5Tget_size", path, failed: { $0 == 0 }) { H5Tget_size(typeID) })
+        guard elements.multipliedReportingOverflow(by: size) == (buffer.count, false) else {
+            throw HDF5Error(operation: "H5Dread", object: path,
+                            message: "a buffer of \(buffer.count) bytes for \(elements) elements of \(size) bytes")
+        }
+        guard buffer.count > 0 else { return }
         try HDF5Library.call("H5Dread", path) {
             H5Dread(id, typeID, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), buffer.baseAddress)
         }

@@ -77,6 +77,29 @@ public struct HDF5TypeInfo: Sendable, Equatable {
     public var typeClass: Class
     public var size: Int
     public var order: ByteOrder
+    /// Significant bits, and the offset of the first one (integers and floats).
+    public var precision: Int
+    public var bitOffset: Int
+
+    /// Whether this is an IEEE 754 binary16, binary32 or binary64 type with
+    /// every bit significant: the only floats Sheaf reads, since libhdf5's
+    /// conversion of arbitrary float layouts trusts fields a file can forge.
+    public var isIEEEFloat: Bool {
+        guard case .float(let s, let ep, let es, let mp, let ms, let bias) = typeClass,
+              precision == size * 8, bitOffset == 0 else { return false }
+        switch size {
+        case 2: return (s, ep, es, mp, ms, bias) == (15, 10, 5, 0, 10, 15)
+        case 4: return (s, ep, es, mp, ms, bias) == (31, 23, 8, 0, 23, 127)
+        case 8: return (s, ep, es, mp, ms, bias) == (63, 52, 11, 0, 52, 1023)
+        default: return false
+        }
+    }
+
+    /// Whether this is an integer type with every bit significant.
+    public var isPlainInteger: Bool {
+        guard case .integer = typeClass else { return false }
+        return precision == size * 8 && bitOffset == 0 && [1, 2, 4, 8].contains(size)
+    }
 
     init(id: hid_t, object: String, depth: Int) throws(HDF5Error) {
         guard depth < 8 else {
@@ -84,8 +107,16 @@ public struct HDF5TypeInfo: Sendable, Equatable {
         }
         let cls = try HDF5Library.call("H5Tget_class", object) { H5Tget_class(id).rawValue }
         size = Int(try HDF5Library.call("H5Tget_size", object, failed: { $0 == 0 }) { H5Tget_size(id) })
-        let rawOrder = H5Tget_order(id)
+        let rawOrder = try HDF5Library.call("H5Tget_order", object, failed: { _ in false }) { H5Tget_order(id) }
         order = rawOrder == H5T_ORDER_LE ? .little : rawOrder == H5T_ORDER_BE ? .big : .none
+        if cls == H5T_INTEGER.rawValue || cls == H5T_FLOAT.rawValue {
+            // A forged type can make these fail; 0 and -1 then mark it malformed.
+            precision = Int(try HDF5Library.call("H5Tget_precision", object, failed: { _ in false }) { H5Tget_precision(id) })
+            bitOffset = Int(try HDF5Library.call("H5Tget_offset", object, failed: { _ in false }) { H5Tget_offset(id) })
+        } else {
+            precision = size * 8
+            bitOffset = 0
+        }
         switch cls {
         case H5T_INTEGER.rawValue:
             let sign = try HDF5Library.call("H5Tget_sign", object) { H5Tget_sign(id).rawValue }
@@ -131,7 +162,9 @@ public struct HDF5TypeInfo: Sendable, Equatable {
             var members: [Member] = []
             for index in 0..<UInt32(count) {
                 let name = try memberName(id, index, object)
-                let offset = H5Tget_member_offset(id, index)
+                let offset = try HDF5Library.call("H5Tget_member_offset", object, failed: { _ in false }) {
+                    H5Tget_member_offset(id, index)
+                }
                 let member = HDF5Datatype(handle: try HDF5Handle("H5Tget_member_type", object) {
                     H5Tget_member_type(id, index)
                 })

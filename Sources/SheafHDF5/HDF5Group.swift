@@ -23,14 +23,33 @@ public struct HDF5Group: ~Copyable {
         })
     }
 
+    /// Opens the group at `name` (a path relative to this one), following hard
+    /// links only.
     public func openGroup(_ name: String) throws(HDF5Error) -> HDF5Group {
+        try checkHardLinks(along: name)
         let id = id
         return HDF5Group(handle: try HDF5Handle("H5Gopen2", "\(path)/\(name)") { H5Gopen2(id, name, chdf5_p_default()) })
     }
 
+    /// Opens the dataset at `name` (a path relative to this group), following
+    /// hard links only, and refuses it before any other call when its data is
+    /// not stored inside this file (external storage, a virtual dataset).
     public func openDataset(_ name: String) throws(HDF5Error) -> HDF5Dataset {
+        try checkHardLinks(along: name)
         let id = id
-        return HDF5Dataset(handle: try HDF5Handle("H5Dopen2", "\(path)/\(name)") { H5Dopen2(id, name, chdf5_p_default()) })
+        let dataset = HDF5Dataset(handle: try HDF5Handle("H5Dopen2", "\(path)/\(name)") { H5Dopen2(id, name, chdf5_p_default()) })
+        try dataset.checkInsideFile()
+        return dataset
+    }
+
+    /// Checks that every link along `name` (`a`, `a/b`, `a/b/c`) is a hard link.
+    private func checkHardLinks(along name: String) throws(HDF5Error) {
+        guard name.utf8.contains(UInt8(ascii: "/")) else { return try checkHardLink(name) }
+        var prefix = ""
+        for component in name.split(separator: "/") {
+            prefix += prefix.isEmpty ? String(component) : "/" + component
+            try checkHardLink(prefix)
+        }
     }
 
     /// Whether a link called `name` exists here.
@@ -47,33 +66,53 @@ public struct HDF5Group: ~Copyable {
         }
     }
 
-    /// The names of the links in this group, in name order.
-    /// - Complexity: O(n log n) in the number of links.
-    public func linkNames(limit: Int) throws(HDF5Error) -> [String] {
+    /// The kind of a link, as stored (links are not followed).
+    public enum LinkKind: Sendable, Equatable { case hard, soft, external, userDefined }
+
+    /// The links of this group, in name order, read in one pass over the group.
+    /// - Throws: a refusal when the group holds more than `limit` links.
+    /// - Complexity: O(n) in the number of links.
+    public func links(limit: Int) throws(HDF5Error) -> [(name: String, kind: LinkKind)] {
+        final class Collector {
+            var links: [(name: String, kind: LinkKind)] = []
+            let limit: Int
+            var overflow = false
+            init(limit: Int) { self.limit = limit }
+        }
+        let collector = Collector(limit: limit)
         let id = id
-        var info = H5G_info_t()
-        try HDF5Library.call("H5Gget_info", path) { H5Gget_info(id, &info) }
-        guard info.nlinks <= hsize_t(limit) else {
-            throw HDF5Error(operation: "H5Gget_info", object: path,
-                            message: "group holds \(info.nlinks) links, over the limit of \(limit)")
-        }
-        var names: [String] = []
-        names.reserveCapacity(Int(info.nlinks))
-        for index in 0..<info.nlinks {
-            let length = try HDF5Library.call("H5Lget_name_by_idx", path) {
-                H5Lget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, chdf5_p_default())
+        let context = Unmanaged.passUnretained(collector).toOpaque()
+        try withExtendedLifetime(collector) { () throws(HDF5Error) in
+            _ = try HDF5Library.call("H5Literate", path) {
+                chdf5_iterate_links(id, { name, type, context in
+                    let collector = Unmanaged<Collector>.fromOpaque(context!).takeUnretainedValue()
+                    guard collector.links.count < collector.limit else { collector.overflow = true; return 1 }
+                    let kind: LinkKind = switch type {
+                    case Int32(H5L_TYPE_HARD.rawValue): .hard
+                    case Int32(H5L_TYPE_SOFT.rawValue): .soft
+                    case Int32(H5L_TYPE_EXTERNAL.rawValue): .external
+                    default: .userDefined
+                    }
+                    collector.links.append((name.map { String(cString: $0) } ?? "", kind))
+                    return 0
+                }, context)
             }
-            var buffer = [CChar](repeating: 0, count: Int(length) + 1)
-            try HDF5Library.call("H5Lget_name_by_idx", path) {
-                H5Lget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count, chdf5_p_default())
-            }
-            names.append(String(decoding: buffer[..<Int(length)].map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
-        return names
+        if collector.overflow {
+            throw .refused(.limit, path, "the group holds more than \(limit) links, over the limit")
+        }
+        return collector.links
+    }
+
+    /// The names of the links in this group, in name order.
+    /// - Complexity: O(n) in the number of links.
+    public func linkNames(limit: Int) throws(HDF5Error) -> [String] {
+        try links(limit: limit).map(\.name)
     }
 
     /// What the link `name` points at, without following soft or external links.
     public func linkTarget(_ name: String) throws(HDF5Error) -> LinkTarget {
+        if let slash = name.lastIndex(of: "/") { try checkHardLinks(along: String(name[..<slash])) }
         let id = id
         var link = H5L_info_t()
         try HDF5Library.call("H5Lget_info", "\(path)/\(name)") { H5Lget_info(id, name, &link, chdf5_p_default()) }
@@ -91,6 +130,14 @@ public struct HDF5Group: ~Copyable {
         case H5I_DATATYPE.rawValue: return .namedDatatype
         default: return .other
         }
+    }
+
+    /// The group's address in the file: equal for two links to the same group.
+    public func objectAddress() throws(HDF5Error) -> UInt64 {
+        let id = id
+        var address: UInt64 = 0
+        try HDF5Library.call("H5Oget_info2", path) { chdf5_object_address(id, &address) }
+        return address
     }
 
     public consuming func close() throws(HDF5Error) { try handle.close() }

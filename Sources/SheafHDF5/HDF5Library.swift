@@ -9,7 +9,10 @@ import Synchronization
 /// libhdf5 is not safe to call from several threads at once in every build, and its
 /// error stack is global in the serial build, so each call runs under one
 /// process-wide lock, and a failure's error stack is read and cleared before the
-/// lock is released. HDF5's automatic printing to stderr is turned off once.
+/// lock is released. HDF5's automatic printing to stderr is turned off once, and
+/// the process-wide defences of the read policy are set before the first call:
+/// external links cannot be traversed, no filter plugin is loaded from disk,
+/// and the environment variables that redirect outside-file lookups are removed.
 public enum HDF5Library {
     private static let lock: Mutex<Bool> = Mutex(false)
 
@@ -25,6 +28,7 @@ public enum HDF5Library {
                 chdf5_prepare()
                 _ = H5open()
                 _ = chdf5_silence_errors()
+                chdf5_harden()
                 initialized = true
             }
             let value = body()

@@ -16,15 +16,9 @@ final class FileReader: @unchecked Sendable {
 
     init(path: String) throws(SheafError) {
         self.path = path
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw SheafError(errno == ENOENT ? .fileNotFound : .io, file: path, "cannot open: \(String(cString: strerror(errno)))")
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw SheafError(.io, file: path, "not a regular file") }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SheafError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))") }
-        descriptor = fd
-        size = Int(info.st_size)
+        let (file, size) = try FileDescriptor.openRegularFile(path)
+        descriptor = file.rawValue
+        self.size = size
     }
 
     deinit { close(descriptor) }
@@ -35,16 +29,11 @@ final class FileReader: @unchecked Sendable {
             throw SheafError(.invalidFile, file: path,
                              "needs \(buffer.count) bytes at offset \(offset), but the file has \(size) bytes")
         }
-        var done = 0
-        while done < buffer.count {
-            let n = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SheafError(.io, file: path, "read failed: \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { throw SheafError(.invalidFile, file: path, "file ends early at offset \(offset + done)") }
-            done += n
+        let done: Int
+        do { done = try FileDescriptor(rawValue: descriptor).read(fromAbsoluteOffset: offset, into: buffer) } catch {
+            throw SheafError(.io, file: path, "read failed: \(error)")
         }
+        guard done == buffer.count else { throw SheafError(.invalidFile, file: path, "file ends early at offset \(offset + done)") }
     }
 
     func bytes(at offset: Int, count: Int) throws(SheafError) -> [UInt8] {

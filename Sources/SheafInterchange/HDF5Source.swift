@@ -3,6 +3,12 @@ import SheafHDF5
 
 /// Any HDF5 file (h5py, Keras, …): every numeric dataset becomes a tensor whose
 /// key is its path with `/` replaced by `.`; other datasets are skipped with a note.
+///
+/// Only data inside the file is read (the read policy of the HDF5 layer): a
+/// soft, external or user-defined link, external storage or a virtual dataset
+/// anywhere in the walk is refused, as are groups reachable by more than one
+/// path and two paths that would give the same key. The walk visits each group
+/// once, so its cost is linear in the file's objects.
 final class HDF5Source: TensorSource {
     static let maxDepth = 64
     let path: String
@@ -13,81 +19,105 @@ final class HDF5Source: TensorSource {
     private(set) var notes: [String] = []
     private var datasetPaths: [String] = []
     private let file: HDF5File
+    private var datasetOwners: [UInt64: String] = [:]
+    private var groupPaths: [UInt64: String] = [:]
+    private var keyPaths: [String: String] = [:]
+    private var visits = 0
 
     init(path: String) throws(SheafError) {
         self.path = path
         file = try Self.call(path) { () throws(HDF5Error) in try HDF5File.open(path: path) }
-        var visited: Set<UInt64> = []
-        try walk("", depth: 0, visited: &visited)
+        try walk("", depth: 0)
     }
 
     private static func call<R: ~Copyable>(_ path: String, key: String? = nil, _ body: () throws(HDF5Error) -> R) throws(SheafError) -> R {
-        do { return try body() } catch { throw SheafError(.hdf5, file: path, key: key, "HDF5 \(error.description)") }
+        do { return try body() } catch { throw SheafError.hdf5(error, file: path, key: key) }
     }
 
-    private func walk(_ groupPath: String, depth: Int, visited: inout Set<UInt64>) throws(SheafError) {
+    private func walk(_ groupPath: String, depth: Int) throws(SheafError) {
         guard depth < Self.maxDepth else {
             throw SheafError(.limitExceeded, file: path, "groups nested deeper than \(Self.maxDepth)")
         }
-        let names = try Self.call(path) { () throws(HDF5Error) in
+        let (links, address) = try Self.call(path) { () throws(HDF5Error) in
             let root = try file.root()
-            if groupPath.isEmpty { return try root.linkNames(limit: FormatLayout.maxTensors) }
-            return try root.openGroup(groupPath).linkNames(limit: FormatLayout.maxTensors)
+            if groupPath.isEmpty { return (try root.links(limit: FormatLayout.maxTensors), try root.objectAddress()) }
+            let group = try root.openGroup(groupPath)
+            return (try group.links(limit: FormatLayout.maxTensors), try group.objectAddress())
         }
-        for name in names {
+        if let first = groupPaths[address] {
+            throw SheafError(.invalidFile, file: path,
+                             "group /\(groupPath) is /\(first) reached again by another path; groups linked from more than one place are not supported")
+        }
+        groupPaths[address] = groupPath
+        for (name, kind) in links {
             let full = groupPath.isEmpty ? name : groupPath + "/" + name
             let key = full.replacingOccurrences(of: "/", with: ".")
-            let target = try Self.call(path, key: key) { () throws(HDF5Error) in
-                try file.root().linkTarget(full)
+            visits += 1
+            guard visits <= FormatLayout.maxTensors else {
+                throw SheafError(.limitExceeded, file: path, "more than \(FormatLayout.maxTensors) objects")
             }
+            guard kind == .hard else {
+                let what = kind == .soft ? "a soft link" : kind == .external ? "an external link (to another file)" : "a user-defined link"
+                throw SheafError(.unsupported, file: path, key: key, "/\(full) is \(what); Sheaf follows only hard links and reads only the file it was given")
+            }
+            let target = try Self.call(path, key: key) { () throws(HDF5Error) in try file.root().linkTarget(full) }
             switch target {
             case .group:
-                try walk(full, depth: depth + 1, visited: &visited)
+                try walk(full, depth: depth + 1)
             case .dataset:
-                let found: (DType, [Int], String, UInt64)? = try Self.call(path, key: key) { () throws(HDF5Error) in
-                    let dataset = try file.root().openDataset(full)
-                    let info = try dataset.datatype().describe()
-                    guard let shape = try dataset.shape(), let dtype = DType.allCases.first(where: { $0.matches(hdf5: info) }) else {
-                        return nil
-                    }
-                    let (layout, filters) = try dataset.layout()
-                    return (dtype, shape, filters.isEmpty ? "\(layout)" : "\(layout) filters \(filters)", try dataset.objectAddress())
-                }
-                guard let (dtype, shape, storage, address) = found else {
-                    notes.append("skipped /\(full): not a numeric dataset")
-                    continue
-                }
-                if let first = visited.contains(address) ? datasetAddressOwner[address] : nil {
-                    entries.append(SourceEntry(key: key, dtype: dtype, shape: shape, tiedTo: first, storage: storage))
-                } else {
-                    visited.insert(address)
-                    datasetAddressOwner[address] = key
-                    entries.append(SourceEntry(key: key, dtype: dtype, shape: shape, storage: storage))
-                }
-                datasetPaths.append(full)
-                do { _ = try Shape.byteCount(shape, dtype) } catch { throw error.with(file: path, key: key) }
+                try addDataset(full, key: key)
             default:
                 notes.append("skipped /\(full): \(target)")
             }
         }
     }
 
-    private var datasetAddressOwner: [UInt64: String] = [:]
+    private func addDataset(_ full: String, key: String) throws(SheafError) {
+        let found: (DType, [Int], String, UInt64)? = try Self.call(path, key: key) { () throws(HDF5Error) in
+            let dataset = try file.root().openDataset(full)
+            let info = try dataset.datatype().describe()
+            guard let shape = try dataset.shape(), let dtype = DType.allCases.first(where: { $0.matches(hdf5: info) }) else {
+                return nil
+            }
+            _ = try dataset.checkReadable()
+            let (layout, filters) = try dataset.layout()
+            return (dtype, shape, filters.isEmpty ? "\(layout)" : "\(layout) filters \(filters)", try dataset.objectAddress())
+        }
+        guard let (dtype, shape, storage, address) = found else {
+            notes.append("skipped /\(full): not a numeric dataset")
+            return
+        }
+        if let other = keyPaths[key] {
+            throw SheafError(.invalidFile, file: path, key: key,
+                             "/\(other) and /\(full) both map to the key '\(key)'; rename one of them")
+        }
+        keyPaths[key] = full
+        do { _ = try Shape.byteCount(shape, dtype) } catch { throw error.with(file: path, key: key) }
+        if let first = datasetOwners[address] {
+            entries.append(SourceEntry(key: key, dtype: dtype, shape: shape, tiedTo: first, storage: storage))
+        } else {
+            datasetOwners[address] = key
+            entries.append(SourceEntry(key: key, dtype: dtype, shape: shape, storage: storage))
+        }
+        datasetPaths.append(full)
+    }
 
     func tensor(at index: Int) throws(SheafError) -> Tensor {
         let entry = entries[index]
-        let storage = try Tensor(zeros: entry.shape, dtype: entry.dtype)
-        var tensor = storage
         let full = datasetPaths[index]
-        try Self.call(path, key: entry.key) { () throws(HDF5Error) in
+        return try Self.call(path, key: entry.key) { () throws(HDF5Error) -> Tensor in
             let dataset = try file.root().openDataset(full)
+            _ = try dataset.checkReadable()
             let memoryType = try entry.dtype.hdf5MemoryType()
-            if entry.byteCount > 0 {
-                try tensor.withUnsafeMutableBytes { buffer in
-                    Result { () throws(HDF5Error) in try dataset.read(into: buffer, as: memoryType) }
-                }.get()
+            do {
+                return try Tensor(dtype: entry.dtype, shape: entry.shape) { buffer in
+                    try dataset.read(into: buffer, as: memoryType)
+                }
+            } catch let error as HDF5Error {
+                throw error
+            } catch {
+                throw HDF5Error(operation: "H5Dread", object: full, message: "\(error)")
             }
         }
-        return tensor
     }
 }

@@ -101,6 +101,9 @@ final class SheafSource: TensorSource {
     init(path: String) throws(SheafError) {
         self.path = path
         file = try SheafFile(path: path)
+        // Every dataset is checked against the index and the read policy (no data
+        // read), so listing a file refuses what reading it would.
+        for entry in file.entries where entry.tiedTo == nil { _ = try file.checkDataset(entry) }
         kind = file.kind
         metadata = file.metadata
         entries = file.entries.map {

@@ -162,7 +162,7 @@ final class ZipArchive {
         let crc = ChecksumAlgorithm.crc32.digest(UnsafeRawBufferPointer(buffer))
         guard UInt32(truncatingIfNeeded: crc) == member.crc || buffer.count == 0 && member.crc == 0 else {
             throw SheafError(.checksumMismatch, file: path, key: member.name,
-                             "zip CRC-32 mismatch: directory says \(String(member.crc, radix: 16)), data gives \(String(UInt32(truncatingIfNeeded: crc), radix: 16))")
+                             "zip CRC-32 mismatch: the data does not match the directory's CRC-32 \(String(member.crc, radix: 16))")
         }
     }
 
