@@ -197,6 +197,17 @@ def resource_files():
             upper["b"] = lower
     record("h5_group_lattice.h5", "hdf5", "invalidFile", "reached again", "groups in a diamond lattice (2^40 paths)")
 
+    # More attributes on one object than a reader accepts.
+    f = sheaf_file("sheaf_many_attributes.sheaf")
+    f.create_group("tensors")
+    data = np.arange(2, dtype="<i4")
+    ds = add_tensor(f, "k", data)
+    for i in range(5000):
+        f.attrs.create("a%d" % i, i, dtype="<i8")
+    write_index(f, [index_entry("k", "int32", (2,), data.tobytes(), offset=ds.id.get_offset())])
+    f.close()
+    record("sheaf_many_attributes.sheaf", "sheaf", "limitExceeded", "attributes", "5,000 attributes on the root group")
+
     # Two HDF5 paths that become the same dotted key.
     with h5py.File(p("h5_dotted_collision.h5"), "w") as f:
         f.create_dataset("a.b/c", data=np.arange(2, dtype="<i4"))

@@ -61,6 +61,13 @@ public enum SheafWriter {
     }
 
     static func validate(_ metadata: Metadata, file: String, key: String?) throws(SheafError) {
+        // Readers accept at most HDF5ReadLimits.maxAttributes per object, the
+        // format's own (root: 4, dataset: 1) included.
+        let limit = HDF5ReadLimits.maxAttributes - 4
+        guard metadata.count <= limit else {
+            throw SheafError(.invalidMetadata, file: file, key: key,
+                             "\(metadata.count) metadata entries, over the limit of \(limit) (readers accept \(HDF5ReadLimits.maxAttributes) attributes per object)")
+        }
         for name in metadata.keys {
             if name.isEmpty || name.utf8.contains(0) || name.hasPrefix(FormatLayout.reservedPrefix) || name == "." || name.contains("/") {
                 throw SheafError(.invalidMetadata, file: file, key: key,
@@ -108,8 +115,19 @@ public enum SheafWriter {
             }
             let offset: Int? = try hdf5(destination, key: key) { () throws(HDF5Error) -> Int? in
                 let type = try tensor.dtype.hdf5Type()
-                let dataset = try HDF5Dataset.create(in: group, name: name, type: type, shape: tensor.shape,
+                var dataset = try HDF5Dataset.create(in: group, name: name, type: type, shape: tensor.shape,
                                                      storage: storage, data: tensor.storage.bytes)
+                // A tensor that compresses past what readers accept (a large block of
+                // zeros) is stored contiguous instead, so every file this writer
+                // produces reads back under the default limits.
+                if storage != .contiguous,
+                   !HDF5ReadLimits.allowsExpansion(stored: Int(clamping: try dataset.storageSize()), decoded: tensor.byteCount) {
+                    try dataset.close()
+                    try group.deleteLink(name)
+                    storage = .contiguous
+                    dataset = try HDF5Dataset.create(in: group, name: name, type: type, shape: tensor.shape,
+                                                     storage: storage, data: tensor.storage.bytes)
+                }
                 try HDF5Attributes.write(.string(tensor.dtype.rawValue), name: FormatLayout.dtypeAttribute,
                                          on: dataset.id, path: dataset.path)
                 try writeMetadata(tensor.metadata, on: dataset.id, path: dataset.path)

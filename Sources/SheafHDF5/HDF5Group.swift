@@ -58,6 +58,12 @@ public struct HDF5Group: ~Copyable {
         return try HDF5Library.call("H5Lexists", "\(path)/\(name)") { H5Lexists(id, name, chdf5_p_default()) } > 0
     }
 
+    /// Removes the link `name` (the object goes when its last link does).
+    public func deleteLink(_ name: String) throws(HDF5Error) {
+        let id = id
+        try HDF5Library.call("H5Ldelete", "\(path)/\(name)") { H5Ldelete(id, name, chdf5_p_default()) }
+    }
+
     /// Adds a second name for the object at `target` (a path relative to this group).
     public func createHardLink(to target: String, named name: String) throws(HDF5Error) {
         let id = id

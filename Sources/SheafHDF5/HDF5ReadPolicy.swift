@@ -14,6 +14,12 @@ public enum HDF5ReadLimits {
     public static let expansionAllowance = 64 << 20
     /// The most attributes one object may carry.
     public static let maxAttributes = 4_096
+
+    /// Whether `decoded` bytes may come from `stored` bytes.
+    public static func allowsExpansion(stored: Int, decoded: Int) -> Bool {
+        let (scaled, overflow) = stored.multipliedReportingOverflow(by: maxExpansion)
+        return decoded <= (overflow ? Int.max : max(scaled, expansionAllowance))
+    }
 }
 
 extension HDF5Dataset {
@@ -78,9 +84,7 @@ extension HDF5Dataset {
             let stored = Int(clamping: try HDF5Library.call("H5Dget_storage_size", path, failed: { _ in false }) {
                 H5Dget_storage_size(id)
             })
-            let (scaled, overflow) = stored.multipliedReportingOverflow(by: HDF5ReadLimits.maxExpansion)
-            let allowed = overflow ? Int.max : max(scaled, HDF5ReadLimits.expansionAllowance)
-            guard decoded <= allowed else {
+            guard HDF5ReadLimits.allowsExpansion(stored: stored, decoded: decoded) else {
                 throw .refused(.limit, path, "reading would expand \(stored) stored bytes to \(decoded) bytes, over the limit of \(HDF5ReadLimits.maxExpansion)x the stored bytes (or \(HDF5ReadLimits.expansionAllowance >> 20) MiB)")
             }
         }

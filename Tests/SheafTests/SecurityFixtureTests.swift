@@ -1,0 +1,156 @@
+import Foundation
+import Testing
+@testable import Sheaf
+@testable import SheafHDF5
+@testable import SheafInterchange
+
+/// One file of Fixtures/security/manifest.json (written by plain h5py).
+struct SecurityFixture: CustomTestStringConvertible, Sendable {
+    let path: String
+    let format: String
+    let error: SheafError.Code
+    let contains: String
+    var testDescription: String { path }
+    var fullPath: String { fixturePath("security/" + path) }
+
+    struct Manifest: Decodable {
+        struct File: Decodable {
+            var path: String
+            var format: String
+            var error: String
+            var message_contains: String
+        }
+        var secret: String
+        var secret_fifo: String
+        var files: [File]
+    }
+
+    static let manifest: Manifest? = {
+        guard let data = FileManager.default.contents(atPath: fixturePath("security/manifest.json")) else { return nil }
+        return try? JSONDecoder().decode(Manifest.self, from: data)
+    }()
+
+    static let all: [SecurityFixture] = (manifest?.files ?? []).map {
+        SecurityFixture(path: $0.path, format: $0.format, error: SheafError.Code(rawValue: $0.error) ?? .io,
+                        contains: $0.message_contains)
+    }
+
+    /// The text the outside file holds while the tests run: no output and no
+    /// message may ever contain any of it.
+    static let marker = "SHEAF-SECRET-MARKER-0123456789012345678901234567890123456789012"
+
+    /// Fills the outside file the fixtures point at, and makes the FIFO one of
+    /// them points at (reading it would block forever).
+    static func plantSecret() throws {
+        guard let manifest else { return }
+        if FileManager.default.contents(atPath: manifest.secret) != Data(marker.utf8) {
+            let staging = manifest.secret + ".\(getpid()).tmp"
+            try Data(marker.utf8).write(to: URL(fileURLWithPath: staging))
+            rename(staging, manifest.secret)
+        }
+        if access(manifest.secret_fifo, F_OK) != 0 { mkfifo(manifest.secret_fifo, 0o600) }
+    }
+}
+
+@Suite("Hostile HDF5 and Sheaf files: nothing outside the file is read, resources stay bounded (Fixtures/security)")
+struct SecurityFixtureTests {
+    @Test("the manifest covers every probe")
+    func manifest() {
+        #expect(SecurityFixture.all.count >= 23)
+        let codes = Set(SecurityFixture.all.map(\.error))
+        #expect(codes == [.unsupported, .limitExceeded, .invalidFile, .invalidIndex, .invalidMetadata])
+    }
+
+    @Test("each file is refused by the library with its error, and no outside byte reaches the message",
+          arguments: SecurityFixture.all)
+    func library(_ fixture: SecurityFixture) throws {
+        try SecurityFixture.plantSecret()
+        // Every reader of the library: the interchange reader, the full load, the lazy reader.
+        let viaInterchange = expectSheafError(fixture.error) { _ = try Interchange.open(path: fixture.fullPath).stateDict() }
+        #expect(viaInterchange?.description.contains(fixture.contains) == true, "\(viaInterchange.map { "\($0)" } ?? "nothing")")
+        #expect(viaInterchange?.file == fixture.fullPath)
+        #expect(viaInterchange?.description.contains("SHEAF-SECRET") == false)
+        if fixture.format == "sheaf" {
+            let viaLoad = expectSheafError(fixture.error) { _ = try StateDict(contentsOf: fixture.fullPath) }
+            #expect(viaLoad?.description.contains(fixture.contains) == true, "\(viaLoad.map { "\($0)" } ?? "nothing")")
+            let problems = SheafFile.verify(path: fixture.fullPath)
+            #expect(problems.contains { $0.code == fixture.error && $0.description.contains(fixture.contains) }, "\(problems)")
+            #expect(!problems.contains { $0.description.contains("SHEAF-SECRET") })
+        }
+    }
+
+    @Test("a checksum mismatch names the index's checksum and never the one computed from the data")
+    func checksumMessageLeaksNothing() throws {
+        let folder = try TemporaryFolder()
+        let path = folder.file("w.sheaf")
+        var sd = StateDict()
+        sd["w"] = Tensor((0..<64).map { Float($0) })
+        try sd.save(to: path)
+        let file = try SheafFile(path: path)
+        let entry = try file.entry("w")
+        let offset = try #require(entry.offset)
+        var bytes = try #require(FileManager.default.contents(atPath: path))
+        bytes[offset + 5] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let damaged = bytes[offset..<(offset + entry.byteCount)]
+        let computed = damaged.withUnsafeBytes { file.checksumAlgorithm.format(file.checksumAlgorithm.digest($0)) }
+        let error = expectSheafError(.checksumMismatch) { _ = try StateDict(contentsOf: path) }
+        #expect(error?.message.contains(file.checksumAlgorithm.format(entry.checksum)) == true)
+        #expect(error?.message.contains(computed) == false, "\(error.map { "\($0)" } ?? "")")
+        let lazy = expectSheafError(.checksumMismatch) { _ = try SheafFile(path: path).tensor("w") }
+        #expect(lazy?.message.contains(computed) == false)
+        #expect(!SheafFile.verify(path: path).contains { $0.message.contains(computed) })
+    }
+
+    @Test("a tensor that compresses past the read limit is written contiguous and reads back")
+    func writerStaysWithinReadLimits() throws {
+        let folder = try TemporaryFolder()
+        let path = folder.file("zeros.sheaf")
+        var sd = StateDict()
+        sd["zeros"] = try Tensor(zeros: [(HDF5ReadLimits.expansionAllowance >> 2) + 1024], dtype: .float32)
+        sd["small"] = try Tensor(zeros: [4096], dtype: .float32)
+        try sd.save(to: path, options: SaveOptions(compression: .deflate(level: 4)))
+        let file = try SheafFile(path: path)
+        #expect(try file.entry("zeros").storage == .contiguous)
+        #expect(try file.entry("small").storage == .deflate)
+        #expect(SheafFile.verify(path: path).isEmpty)
+        #expect(try StateDict(contentsOf: path)["zeros"]?.byteCount == sd["zeros"]?.byteCount)
+    }
+
+    @Test("FIFOs, directories and devices are refused before anything blocks on them")
+    func onlyRegularFiles() throws {
+        let folder = try TemporaryFolder()
+        let fifo = folder.file("in.fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let error = expectSheafError(.io) { _ = try SheafFile(path: fifo) }
+        #expect(error?.message.contains("a FIFO") == true)
+        expectSheafError(.io) { _ = try Interchange.open(path: fifo) }
+        let directory = expectSheafError(.io) { _ = try Interchange.open(path: folder.path) }
+        #expect(directory?.message.contains("a directory") == true)
+        expectSheafError(.io) { _ = try SheafFile(path: "/dev/zero") }
+    }
+
+    @Test("a file with 20,000 tensors and 3,000 root attributes opens and verifies")
+    func manyObjects() throws {
+        // The benchmark times this at 100,000 tensors; here it must simply work.
+        let folder = try TemporaryFolder()
+        let path = folder.file("many.sheaf")
+        var sd = StateDict()
+        for i in 0..<20_000 { sd["layer\(i).w"] = Tensor([Float(i)]) }
+        for i in 0..<3_000 { sd.metadata["a\(i)"] = .int(Int64(i)) }
+        try sd.save(to: path)
+        #expect(SheafFile.verify(path: path).isEmpty)
+        #expect(try SheafFile(path: path).metadata.count == 3_000)
+    }
+
+    @Test("the writer refuses more metadata than readers accept")
+    func attributeLimit() throws {
+        let folder = try TemporaryFolder()
+        var sd = StateDict()
+        sd["w"] = Tensor([Float(1)])
+        for i in 0..<HDF5ReadLimits.maxAttributes { sd.metadata["a\(i)"] = .int(Int64(i)) }
+        let error = expectSheafError(.invalidMetadata) { try sd.save(to: folder.file("attrs.sheaf")) }
+        #expect(error?.message.contains("\(HDF5ReadLimits.maxAttributes)") == true)
+        #expect(folder.contents.isEmpty)
+    }
+}
