@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import sys
+import zipfile
 
 import h5py
 import numpy as np
@@ -240,12 +241,24 @@ def malformed_type_files():
         record(name, "sheaf", "invalidMetadata", "float", "float attribute whose type is not IEEE binary16/32/64")
 
 
+def pickle_files():
+    # A PyTorch zip whose pickle calls an allowed global (a storage type) that
+    # the unpickler may name but must never call: the second refusal of REDUCE.
+    pickle = b"\x80\x02ctorch\nFloatStorage\n)R."
+    with zipfile.ZipFile(p("pickle_reduce_storage_type.pt"), "w") as z:
+        z.writestr("archive/data.pkl", pickle)
+        z.writestr("archive/version", "3\n")
+    record("pickle_reduce_storage_type.pt", "torch", "unsupported", "pickle calls 'torch.FloatStorage'",
+           "a pickle calling a storage type it may only name")
+
+
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
     outside_files()
     resource_files()
     malformed_type_files()
+    pickle_files()
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump({"generator": "Fixtures/make_security_fixtures.py", "h5py": h5py.version.version,
                    "hdf5": h5py.version.hdf5_version, "secret": SECRET, "secret_fifo": SECRET_FIFO,

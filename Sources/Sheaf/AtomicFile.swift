@@ -9,7 +9,8 @@ import Darwin
 ///
 /// A failed or interrupted write never leaves a file under the destination name
 /// and never damages the file that was there; the temporary file is removed on
-/// failure.
+/// failure, and by a program that calls
+/// `PendingTemporaryFiles.removeOnFatalSignals()` also when a signal stops it.
 public enum AtomicFile {
     /// Prefix of temporary files, so cleanup can find them after a crash.
     public static let temporaryPrefix = ".sheaf-tmp-"
@@ -24,6 +25,8 @@ public enum AtomicFile {
         }
         var random = SystemRandomNumberGenerator()
         let temporary = folder + "/" + temporaryPrefix + name + "-" + String(random.next() & 0xFFFF_FFFF_FFFF, radix: 36)
+        let slot = PendingTemporaryFiles.register(temporary)
+        defer { PendingTemporaryFiles.unregister(slot) }
         do {
             try write(temporary)
             try fsyncPath(temporary, file: destination)

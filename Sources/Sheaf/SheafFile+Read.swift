@@ -24,8 +24,7 @@ extension SheafFile {
         guard entry.hasMetadata else { return [:] }
         return try guarded(key) { () throws -> Metadata in
             let name = try FormatLayout.linkName(for: key)
-            let group = try file.root().openGroup(FormatLayout.tensorsGroup)
-            let dataset = try group.openDataset(name)
+            let dataset = try tensors.openDataset(name)
             let names = try HDF5Attributes.names(of: dataset.id, path: dataset.path)
             let metadata = try Self.readMetadata(dataset.id, names: names, path: path, key: key)
             try checkMetadata(metadata, entry)
@@ -144,12 +143,14 @@ extension SheafFile {
     package func checkDataset(_ entry: Entry) throws(SheafError) -> Metadata {
         try guarded(entry.key) { () throws -> Metadata in
             let name = try FormatLayout.linkName(for: entry.key)
-            let group = try file.root().openGroup(FormatLayout.tensorsGroup)
-            guard try group.contains(name) else {
+            guard try tensors.contains(name) else {
                 throw SheafError(.invalidIndex, "the index lists this key but /\(FormatLayout.tensorsGroup)/\(name) does not exist")
             }
-            let dataset = try group.openDataset(name)
-            _ = try dataset.checkReadable()
+            let dataset = try tensors.openDataset(name)  // refuses data outside the file
+            // Data read through libhdf5 (no offset in the index) must stay within
+            // the read limits; data at an index offset is read with pread, within
+            // the file, once the offset is checked below.
+            if entry.offset == nil { _ = try dataset.checkReadable() }
             let info = try dataset.datatype().describe()
             guard entry.dtype.matches(info) else {
                 throw SheafError(.dtypeMismatch, "index says \(entry.dtype), but the dataset's HDF5 type (\(info.size)-byte \(info.typeClass)) does not hold \(entry.dtype)")
@@ -181,8 +182,7 @@ extension SheafFile {
             tensor = try guarded(entry.key) { () throws -> Tensor in
                 let storage = TensorStorage(byteCount: entry.byteCount)
                 if entry.byteCount > 0 {
-                    let group = try file.root().openGroup(FormatLayout.tensorsGroup)
-                    let dataset = try group.openDataset(try FormatLayout.linkName(for: entry.key))
+                    let dataset = try tensors.openDataset(try FormatLayout.linkName(for: entry.key))
                     try dataset.read(into: storage.mutableBytes, as: try entry.dtype.hdf5Type())
                 }
                 return Tensor(dtype: entry.dtype, shape: entry.shape, storage: storage)

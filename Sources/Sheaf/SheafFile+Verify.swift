@@ -46,9 +46,7 @@ extension SheafFile {
         // Structure.
         do {
             try guarded(nil) { () throws in
-                let root = try file.root()
-                let group = try root.openGroup(FormatLayout.tensorsGroup)
-                let links = try group.links(limit: FormatLayout.maxTensors)
+                let links = try tensors.links(limit: FormatLayout.maxTensors)
                 let names = Set(links.map(\.name))
                 var expected: [String: Entry] = [:]
                 for entry in entries { expected[try FormatLayout.linkName(for: entry.key)] = entry }
@@ -63,12 +61,12 @@ extension SheafFile {
                         report(entry.key, .unsupported, "/\(FormatLayout.tensorsGroup)/\(name) is \(kind == .soft ? "a soft link" : kind == .external ? "an external link" : "a user-defined link"), not a hard link to a dataset in this file")
                         continue
                     }
-                    let target = try group.linkTarget(name)
+                    let target = try tensors.linkTarget(name)
                     guard target == .dataset else {
                         report(entry.key, .invalidFile, "/\(FormatLayout.tensorsGroup)/\(name) must be a hard link to a dataset, found \(target)")
                         continue
                     }
-                    let dataset = try group.openDataset(name)
+                    let dataset = try tensors.openDataset(name)
                     let address = try dataset.objectAddress()
                     addresses[entry.key] = address
                     if entry.tiedTo == nil {

@@ -42,6 +42,9 @@ public struct SheafFile: ~Copyable {
     public let entries: [Entry]
     let positions: [String: Int]
     let file: HDF5File
+    /// `/tensors`, opened once: resolving it from the root again for every
+    /// tensor would scan the root's object header (every file attribute) each time.
+    let tensors: HDF5Group
     let descriptor: Int32
     let fileSize: Int
 
@@ -85,7 +88,7 @@ public struct SheafFile: ~Copyable {
 
     private init(path: String, kind: SheafKind, version: String, checksumAlgorithm: ChecksumAlgorithm,
                  metadata: Metadata, entries: [Entry], positions: [String: Int], file: consuming HDF5File,
-                 descriptor: Int32, fileSize: Int) {
+                 tensors: consuming HDF5Group, descriptor: Int32, fileSize: Int) {
         self.path = path
         self.kind = kind
         self.version = version
@@ -94,6 +97,7 @@ public struct SheafFile: ~Copyable {
         self.entries = entries
         self.positions = positions
         self.file = file
+        self.tensors = tensors
         self.descriptor = descriptor
         self.fileSize = fileSize
     }
@@ -206,9 +210,14 @@ public struct SheafFile: ~Copyable {
             }
         }
         let (entries, positions) = try Self.validate(document, kind: kind, algorithm: algorithm, fileSize: fileSize, path: path)
+        guard try hdf5(path, { () throws(HDF5Error) in try root.contains(FormatLayout.tensorsGroup) }) else {
+            throw SheafError(.invalidFile, file: path, "missing group '/\(FormatLayout.tensorsGroup)'")
+        }
+        let tensors = try hdf5(path) { () throws(HDF5Error) in try root.openGroup(FormatLayout.tensorsGroup) }
         opened = true
         return SheafFile(path: path, kind: kind, version: version, checksumAlgorithm: algorithm, metadata: metadata,
-                         entries: entries, positions: positions, file: file, descriptor: descriptor, fileSize: fileSize)
+                         entries: entries, positions: positions, file: file, tensors: tensors, descriptor: descriptor,
+                         fileSize: fileSize)
     }
 
     deinit { close(descriptor) }

@@ -15,6 +15,7 @@ struct SheafCommand: ParsableCommand {
     /// Exit codes: 0 success; 1 invalid input, files differ, or refused; 2 usage
     /// error (bad arguments, unreadable path).
     static func main() {
+        PendingTemporaryFiles.removeOnFatalSignals()
         do {
             var command = try parseAsRoot()
             try command.run()

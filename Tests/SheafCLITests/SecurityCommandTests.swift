@@ -1,4 +1,5 @@
 import Foundation
+import Sheaf
 import Testing
 
 /// Fixtures/security/manifest.json: files that point outside themselves or
@@ -86,7 +87,91 @@ struct SecurityCommandTests {
     }
 }
 
+@Suite("Interrupted commands leave nothing behind")
+struct InterruptionTests {
+    @Test("SIGINT or SIGTERM in the middle of a convert removes the temporary file", arguments: [SIGINT, SIGTERM])
+    func interrupted(_ signal: Int32) throws {
+        let folder = try TemporaryFolder()
+        let input = folder.file("big.sheaf")
+        var sd = StateDict()
+        for i in 0..<8 { sd["w\(i)"] = try Tensor(zeros: [8 << 20], dtype: .float32) }  // 256 MiB
+        try sd.save(to: input)
+        sd = StateDict()
+        let output = folder.file("out.npz")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: productsDirectory + "/sheaf")
+        process.arguments = ["convert", input, output, "--quiet"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Signal as soon as the temporary file exists: the write is under way.
+        var sawTemporary = false
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline {
+            if folder.contents.contains(where: { $0.hasPrefix(".sheaf-tmp-") }) {
+                sawTemporary = true
+                kill(process.processIdentifier, signal)
+                break
+            }
+            usleep(1000)
+        }
+        process.waitUntilExit()
+        #expect(sawTemporary)
+        if process.terminationReason == .uncaughtSignal {
+            #expect(process.terminationStatus == signal)
+            #expect(folder.contents == ["big.sheaf"], "left \(folder.contents)")
+        } else {
+            // The write finished between the check and the signal: the output is whole.
+            #expect(folder.contents.sorted() == ["big.sheaf", "out.npz"], "left \(folder.contents)")
+        }
+    }
+}
+
 /// Runs the real `sheaf` binary with an argument list.
 func sheaf(_ arguments: [String], in folder: String? = nil) throws -> Run {
     try run(productsDirectory + "/sheaf", arguments, in: folder)
+}
+
+@Suite("Seeded mutations of the object headers of outside-pointing files")
+struct HeaderMutationTests {
+    /// The files whose metadata holds external-file lists, virtual layouts and
+    /// external or soft links: flipping bytes there may turn one into another,
+    /// or into something libhdf5 half-parses.
+    static let seeds = ["h5_external_absolute.h5", "h5_external_relative.h5", "sheaf_external_storage.sheaf",
+                        "h5_virtual_other_file.h5", "h5_external_link.h5", "sheaf_external_link.sheaf",
+                        "sheaf_soft_link.sheaf", "h5_soft_link.h5"]
+
+    @Test("a mutated file converts or is refused, never shows the outside file, never leaves a temporary file",
+          arguments: seeds)
+    func mutated(_ seed: String) throws {
+        try SecurityRecord.plantSecret()
+        let folder = try TemporaryFolder()
+        let base = try Data(contentsOf: URL(fileURLWithPath: fixturePath("security/" + seed)))
+        let runSeed = UInt64(ProcessInfo.processInfo.environment["SHEAF_DAMAGE_SEED"].flatMap { UInt64($0) } ?? 20261129)
+        var random = SeededGenerator(seed: runSeed &+ seed.utf8.reduce(UInt64(0)) { $0 &* 31 &+ UInt64($1) })
+        let input = folder.file("mutant")
+        let output = folder.file("out.npz")
+        var outcomes: [Int32: Int] = [:]
+        for _ in 0..<40 {
+            var bytes = base
+            // One to four flips in the metadata (all of these files is metadata
+            // but for a few bytes of raw data).
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                let position = Int.random(in: 0..<bytes.count, using: &random)
+                bytes[position] ^= UInt8(1) << UInt8.random(in: 0..<8, using: &random)
+            }
+            try bytes.write(to: URL(fileURLWithPath: input))
+            let result = try sheaf(["convert", input, output, "--force", "--quiet"])
+            outcomes[result.status, default: 0] += 1
+            #expect(result.status == 0 || result.status == 1, "exit \(result.status): \(result.stderr)")
+            #expect(!(result.stdout + result.stderr).contains("SHEAF-SECRET"))
+            #expect(!result.stderr.contains("Fatal error"))
+            if let written = FileManager.default.contents(atPath: output) {
+                #expect(!String(decoding: written, as: UTF8.self).contains("SHEAF-SECRET"), "the output holds the outside file")
+            }
+            #expect(!folder.contents.contains { $0.hasPrefix(".sheaf-tmp-") })
+            try? FileManager.default.removeItem(atPath: output)
+        }
+        #expect(outcomes.values.reduce(0, +) == 40)
+    }
 }

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Mutation check: applies one-line breakages of key behaviours, one at a time,
+rebuilds, runs the tests that guard each, and reports which mutants survive
+(a surviving mutant is a behaviour no test holds). Not run in CI: it rebuilds
+once per mutant (about a minute each on two cores).
+
+    python3 scripts/mutants.py            # every mutant
+    python3 scripts/mutants.py 3 7        # only mutants 3 and 7
+    python3 scripts/mutants.py --list     # the table of mutants
+
+Each mutant: (name, file, exact text, replacement, swift test --filter regex).
+The file is always restored, also on interrupt."""
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+MUTANTS = [
+    # The read policy (security).
+    ("virtual datasets are read", "Sources/SheafHDF5/HDF5ReadPolicy.swift",
+     "if layout == H5D_VIRTUAL.rawValue {", "if false, layout == H5D_VIRTUAL.rawValue {", "Security"),
+    ("external storage is read", "Sources/SheafHDF5/HDF5ReadPolicy.swift",
+     "if external != 0 {", "if external < 0 {", "Security"),
+    ("soft links are followed in /tensors", "Sources/SheafHDF5/HDF5ReadPolicy.swift",
+     "case H5L_TYPE_HARD: return", "case H5L_TYPE_HARD, H5L_TYPE_SOFT: return", "Security"),
+    ("soft and external links are walked by the HDF5 importer", "Sources/SheafInterchange/HDF5Source.swift",
+     "guard kind == .hard else {", "guard kind != .userDefined else {", "Security"),
+    ("no chunk-count cap", "Sources/SheafHDF5/HDF5ReadPolicy.swift",
+     "guard chunks <= HDF5ReadLimits.maxChunks else {", "guard chunks >= 0 else {", "Security"),
+    ("no expansion cap", "Sources/SheafHDF5/HDF5ReadPolicy.swift",
+     "return decoded <= (overflow ? Int.max : max(scaled, expansionAllowance))", "return decoded >= 0", "Security"),
+    ("no attribute-count cap", "Sources/SheafHDF5/HDF5Attributes.swift",
+     "guard count <= HDF5ReadLimits.maxAttributes else {", "guard count >= 0 else {", "Security"),
+    ("forged float attributes are converted", "Sources/SheafHDF5/HDF5Attributes.swift",
+     "guard info.isIEEEFloat else {", "guard info.size > 0 else {", "Security"),
+    ("groups reached twice are walked again", "Sources/SheafInterchange/HDF5Source.swift",
+     "if let first = groupPaths[address] {", "if let first = groupPaths[address], first == \"\\0\" {", "Security"),
+    ("colliding dotted keys are accepted", "Sources/SheafInterchange/HDF5Source.swift",
+     "if let other = keyPaths[key] {", "if let other = keyPaths[key], other == \"\\0\" {", "Security"),
+    ("the checksum error shows the computed checksum", "Sources/Sheaf/SheafFile+Read.swift",
+     "the data does not match the index's checksum \\(algorithm.format(entry.checksum))\")",
+     "the data does not match the index's checksum \\(algorithm.format(entry.checksum)), data gives \\(algorithm.format(found))\")",
+     "Security"),
+    ("directories are opened as input", "Sources/Sheaf/FileDescriptor.swift",
+     "guard type == S_IFREG else {", "guard type == S_IFREG || type == S_IFDIR else {", "Security"),
+    ("the writer keeps over-compressed tensors deflated", "Sources/Sheaf/SheafWriter.swift",
+     "if storage != .contiguous,", "if storage == .deflate(level: -1, chunk: []),", "Security"),
+    ("the writer accepts more metadata than readers do", "Sources/Sheaf/SheafWriter.swift",
+     "guard metadata.count <= limit else {", "guard metadata.count >= 0 else {", "Security"),
+    ("an interrupted command leaves its temporary file", "Sources/SheafCLI/SheafCommand.swift",
+     "        PendingTemporaryFiles.removeOnFatalSignals()\n", "", "Interruption"),
+    # Integrity and the library's promises.
+    ("checksums are not checked on load", "Sources/Sheaf/SheafFile+Read.swift",
+     "guard found != entry.checksum else { return }", "return", "checksum|Conformance|Damage"),
+    ("a failed save is not cleaned up", "Sources/Sheaf/AtomicFile.swift",
+     "            unlink(temporary)\n", "", "atomicSave|failed save"),
+    ("ties are not detected", "Sources/Sheaf/SheafWriter.swift",
+     "if let owner = owners[identity], owner.dtype == tensor.dtype, owner.shape == tensor.shape {",
+     "if let owner = owners[identity], owner.dtype == tensor.dtype, owner.shape == [-1] {", "tied|Tied"),
+    # The restricted unpickler.
+    ("the unpickler resolves any global", "Sources/SheafInterchange/Unpickler.swift",
+     "if Self.allowedCallables.contains(full) { return .global(module, name) }",
+     "return .global(module, name)", "Interchange|hostile"),
+    ("the unpickler calls an allowed global it may only name", "Sources/SheafInterchange/Unpickler.swift",
+     "        default:\n            throw SheafError(.unsupported, file: file,\n                             \"pickle calls",
+     "        default:\n            return .none\n            throw SheafError(.unsupported, file: file,\n                             \"pickle calls",
+     "Security|Interchange"),
+]
+
+
+def run(command, **kwargs):
+    return subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def main(argv):
+    if "--list" in argv:
+        for i, m in enumerate(MUTANTS, 1):
+            print("%2d  %-55s %s" % (i, m[0], m[1]))
+        return 0
+    chosen = [int(a) for a in argv] or list(range(1, len(MUTANTS) + 1))
+    build = run(["swift", "build", "--build-tests"])
+    if build.returncode != 0:
+        print(build.stdout[-3000:])
+        print("the unmutated tree does not build")
+        return 2
+    results = []
+    for i in chosen:
+        name, path, old, new, tests = MUTANTS[i - 1]
+        full = os.path.join(ROOT, path)
+        original = open(full).read()
+        if original.count(old) != 1:
+            results.append((i, name, "NOT APPLIED (text not found once)", 0))
+            continue
+        start = time.time()
+        try:
+            open(full, "w").write(original.replace(old, new))
+            build = run(["swift", "build", "--build-tests"])
+            if build.returncode != 0:
+                outcome = "killed (does not compile)"
+            else:
+                test = run(["swift", "test", "--skip-build", "--filter", tests], timeout=1200)
+                outcome = "killed" if test.returncode != 0 else "SURVIVED"
+        except subprocess.TimeoutExpired:
+            outcome = "killed (timeout)"
+        finally:
+            open(full, "w").write(original)
+        results.append((i, name, outcome, time.time() - start))
+        print("%2d  %-55s %s" % (i, name, outcome), flush=True)
+    run(["swift", "build", "--build-tests"])
+    print("\n| # | mutation | tests | result |\n|---|---|---|---|")
+    for i, name, outcome, _ in results:
+        print("| %d | %s | `%s` | %s |" % (i, name, MUTANTS[i - 1][4], outcome))
+    survivors = [r for r in results if not r[2].startswith("killed")]
+    print("\n%d mutants, %d killed, %d survived or not applied" % (len(results), len(results) - len(survivors), len(survivors)))
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
