@@ -17,6 +17,7 @@ Fixtures/make_fixtures.sh or `.venv/bin/python Fixtures/make_security_fixtures.p
 import json
 import os
 import shutil
+import struct
 import sys
 import zipfile
 
@@ -31,6 +32,7 @@ OUT = os.path.join(HERE, "security")
 SECRET = "/tmp/sheaf-security-secret.txt"
 SECRET_FIFO = "/tmp/sheaf-security-fifo"
 SECRET_BYTES = 64
+PICKLE_MARKER = "/tmp/sheaf-security-pickle-ran"
 MANIFEST = []
 
 
@@ -251,6 +253,15 @@ def pickle_files():
     record("pickle_reduce_storage_type.pt", "torch", "unsupported", "pickle calls 'torch.FloatStorage'",
            "a pickle calling a storage type it may only name")
 
+    # A pickle that would create MARKER through os.system if anything ran it.
+    command = ("touch " + PICKLE_MARKER).encode()
+    pickle = b"\x80\x02cos\nsystem\nX" + struct.pack("<I", len(command)) + command + b"\x85R."
+    with zipfile.ZipFile(p("pickle_os_system_marker.pt"), "w") as z:
+        z.writestr("archive/data.pkl", pickle)
+        z.writestr("archive/version", "3\n")
+    record("pickle_os_system_marker.pt", "torch", "unsupported", "os.system",
+           "a pickle calling os.system('touch %s')" % PICKLE_MARKER)
+
 
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
@@ -262,7 +273,7 @@ def main():
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump({"generator": "Fixtures/make_security_fixtures.py", "h5py": h5py.version.version,
                    "hdf5": h5py.version.hdf5_version, "secret": SECRET, "secret_fifo": SECRET_FIFO,
-                   "secret_bytes": SECRET_BYTES, "files": MANIFEST}, f, indent=1, sort_keys=True)
+                   "secret_bytes": SECRET_BYTES, "pickle_marker": PICKLE_MARKER, "files": MANIFEST}, f, indent=1, sort_keys=True)
         f.write("\n")
     print("wrote %d security fixtures" % len(MANIFEST))
 

@@ -62,12 +62,14 @@ struct ConvertCommandTests {
                 #expect(result.status == 0, "\(input) -> \(target): \(result.stderr)")
                 pairs += [source, back]
             }
-            pairs += [middle, middle]
+            pairs += [source, middle]  // the Sheaf copy, read by h5py, against the original tool's reader
         }
-        // PyTorch checkpoints: Sheaf and safetensors copies compared with the Sheaf copy read by h5py.
+        // PyTorch checkpoints (no torch here): the Sheaf copies, read by h5py, against the tensors
+        // torch itself recorded in the manifest; a safetensors copy against the Sheaf copy.
         for input in ["torch/mlp.params", "torch/all_dtypes.pt"] {
             let middle = folder.file(input.replacingOccurrences(of: "/", with: "_") + ".sheaf")
             #expect(try sheaf("convert", fixturePath("interchange/" + input), middle).status == 0)
+            pairs += ["manifest:" + input, middle]
             if input.hasSuffix("mlp.params") {
                 let st = middle + ".safetensors"
                 #expect(try sheaf("convert", middle, st).status == 0)

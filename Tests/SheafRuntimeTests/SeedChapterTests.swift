@@ -129,6 +129,7 @@ struct SeedChapterTests {
         let x = NDArray(try Interchange.open(path: fixturePath("interchange/torch/seed_mlp_input.npy")).tensor(at: 0))
         let expected = try Interchange.open(path: fixturePath("interchange/torch/seed_mlp_float16_output.npy")).tensor(at: 0).scalars(as: Float.self)
         let y = try net(x).scalars(as: Float.self)
+        #expect(y.count == expected.count && !y.isEmpty)
         for (a, b) in zip(y, expected) { #expect(abs(a - b) <= 1e-5 * max(1, abs(b))) }
     }
 }
@@ -140,7 +141,7 @@ struct PyTorchParityTests {
         let x = NDArray(try Interchange.open(path: fixturePath("interchange/torch/" + input)).tensor(at: 0))
         let expected = try Interchange.open(path: fixturePath("interchange/torch/" + output)).tensor(at: 0).scalars(as: Float.self)
         let y = try module(x).scalars(as: Float.self)
-        #expect(y.count == expected.count)
+        #expect(y.count == expected.count && !y.isEmpty)
         for (a, b) in zip(y, expected) { #expect(abs(a - b) <= 1e-5 * max(abs(b), 1e-3), "\(a) vs \(b)") }
     }
 
@@ -181,11 +182,12 @@ struct PyTorchParityTests {
     }
 }
 
-@Suite("Devices without a GPU")
+/// These describe a machine without a GPU; on a GPU host they are skipped
+/// (`sheaf devices --check` and the GPU scripts cover that machine).
+@Suite("Devices without a GPU", .enabled(if: Device.gpuCount == 0, "this machine has a GPU"))
 struct DeviceTests {
     @Test("tryGPU falls back to the CPU and tryAllGPUs to [cpu]")
     func fallback() throws {
-        try #require(Device.gpuCount == 0, "this test describes a machine without a GPU")
         #expect(Device.tryGPU() == .cpu)
         #expect(Device.tryGPU(10) == .cpu)
         #expect(Device.tryAllGPUs() == [.cpu])
@@ -195,7 +197,6 @@ struct DeviceTests {
 
     @Test("asking for cuda:0 without a GPU is a clear error")
     func noGPU() throws {
-        try #require(Device.gpuCount == 0)
         let x = try NDArray.zeros([2])
         #expect(try x.to(.cpu) === x)
         do {

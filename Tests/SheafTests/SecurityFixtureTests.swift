@@ -102,6 +102,52 @@ struct SecurityFixtureTests {
         #expect(!SheafFile.verify(path: path).contains { $0.message.contains(computed) })
     }
 
+    @Test("damage is caught on every read path: contiguous, deflate, tied, lazy, full and index-trusted loads")
+    func checksumsOnEveryPath() throws {
+        let folder = try TemporaryFolder()
+        var sd = StateDict()
+        var generator = SeededGenerator(seed: 7)
+        sd["c"] = try Tensor(randomNormal: [256], using: &generator)
+        sd["t"] = sd["c"]
+        // Contiguous data: one flipped bit in the tensor's bytes.
+        let plain = folder.file("plain.sheaf")
+        try sd.save(to: plain)
+        let offset = try #require(try SheafFile(path: plain).entry("c").offset)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: plain))
+        bytes[offset + 17] ^= 0x10
+        try bytes.write(to: URL(fileURLWithPath: plain))
+        for (label, load) in [("full load", { _ = try StateDict(contentsOf: plain) }),
+                              ("index-trusted load", { _ = try SheafFile(path: plain).stateDict(trustIndex: true) }),
+                              ("lazy read", { _ = try SheafFile(path: plain).tensor("c") }),
+                              ("lazy read of the tied key", { _ = try SheafFile(path: plain).tensor("t") })] as [(String, () throws -> Void)] {
+            let error = expectSheafError(.checksumMismatch, load)
+            #expect(error?.key == "c" || (label.contains("tied") && error?.key == "t"), "\(label): \(error.map { "\($0)" } ?? "")")
+        }
+        #expect(SheafFile.verify(path: plain).contains { $0.code == .checksumMismatch && $0.key == "c" })
+        // Deflate data (a flipped bit in the stream would fail in zlib first): the
+        // index's checksum changed by one digit, so the decoded bytes no longer match.
+        let packed = folder.file("packed.sheaf")
+        try sd.save(to: packed, options: SaveOptions(compression: .deflate(level: 4)))
+        let file = try SheafFile(path: packed)
+        #expect(try file.entry("c").storage == .deflate)
+        let recorded = file.checksumAlgorithm.format(try file.entry("c").checksum)
+        var text = try Data(contentsOf: URL(fileURLWithPath: packed))
+        let needle = Data(recorded.utf8)
+        var replaced = 0
+        while let range = text.range(of: needle) {
+            var changed = Data(recorded.utf8)
+            changed[0] = changed[0] == UInt8(ascii: "0") ? UInt8(ascii: "1") : UInt8(ascii: "0")
+            text.replaceSubrange(range, with: changed)
+            replaced += 1
+        }
+        #expect(replaced == 2)  // the key and its tie
+        try text.write(to: URL(fileURLWithPath: packed))
+        expectSheafError(.checksumMismatch) { _ = try StateDict(contentsOf: packed) }
+        expectSheafError(.checksumMismatch) { _ = try SheafFile(path: packed).tensor("c") }
+        expectSheafError(.checksumMismatch) { _ = try SheafFile(path: packed).tensor("t") }
+        #expect(SheafFile.verify(path: packed).contains { $0.code == .checksumMismatch && $0.key == "c" })
+    }
+
     @Test("a tensor that compresses past the read limit is written contiguous and reads back")
     func writerStaysWithinReadLimits() throws {
         let folder = try TemporaryFolder()

@@ -210,7 +210,9 @@ if options.workloads.contains("runtime") {
     }
 }
 
-// Peers, through the Python of the benchmark's virtual environment.
+// Peers, through the Python of the benchmark's virtual environment. When they
+// were asked for and fail, the run fails (after printing what it measured).
+var peersFailed = false
 if let python = options.python ?? ProcessInfo.processInfo.environment["SHEAF_BENCH_PYTHON"] {
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("peers.py").path
@@ -229,6 +231,7 @@ if let python = options.python ?? ProcessInfo.processInfo.environment["SHEAF_BEN
         }
     } else {
         FileHandle.standardError.write(Data("peers.py gave no result (exit \(process.terminationStatus))\n".utf8))
+        peersFailed = true
     }
 }
 
@@ -266,3 +269,4 @@ for workload in order {
 if let path = options.json {
     try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: path))
 }
+if peersFailed { exit(1) }
