@@ -138,55 +138,75 @@ extension SheafFile {
         return tensor
     }
 
-    /// Checks the dataset of a contiguous entry against the index without
-    /// reading its data; returns its (checksum-verified) metadata.
+    /// Checks the dataset of an entry against the index without reading its
+    /// data; returns its (checksum-verified) metadata.
     package func checkDataset(_ entry: Entry) throws(SheafError) -> Metadata {
-        try guarded(entry.key) { () throws -> Metadata in
+        try withDataset(entry) { dataset throws(SheafError) in try checkDataset(entry, dataset) }
+    }
+
+    /// Opens the dataset of `entry` (refusing data outside the file) for `body`.
+    func withDataset<R>(_ entry: Entry, _ body: (borrowing HDF5Dataset) throws(SheafError) -> R) throws(SheafError) -> R {
+        let name = try guarded(entry.key) { () throws -> String in
             let name = try FormatLayout.linkName(for: entry.key)
             guard try tensors.contains(name) else {
                 throw SheafError(.invalidIndex, "the index lists this key but /\(FormatLayout.tensorsGroup)/\(name) does not exist")
             }
-            let dataset = try tensors.openDataset(name)  // refuses data outside the file
+            return name
+        }
+        let dataset = try hdf5(path, key: entry.key) { () throws(HDF5Error) in try tensors.openDataset(name) }
+        return try body(dataset)
+    }
+
+    /// ``checkDataset(_:)`` on an open dataset.
+    func checkDataset(_ entry: Entry, _ dataset: borrowing HDF5Dataset) throws(SheafError) -> Metadata {
+        try hdf5(path, key: entry.key) { () throws(HDF5Error) in
             // Data read through libhdf5 (no offset in the index) must stay within
             // the read limits; data at an index offset is read with pread, within
             // the file, once the offset is checked below.
             if entry.offset == nil { _ = try dataset.checkReadable() }
-            let info = try dataset.datatype().describe()
-            guard entry.dtype.matches(info) else {
-                throw SheafError(.dtypeMismatch, "index says \(entry.dtype), but the dataset's HDF5 type (\(info.size)-byte \(info.typeClass)) does not hold \(entry.dtype)")
-            }
-            guard let shape = try dataset.shape(), shape == entry.shape else {
-                throw SheafError(.shapeMismatch, "index says shape \(entry.shape), dataset has shape \(String(describing: try dataset.shape()))")
-            }
-            if let offset = entry.offset {
-                let (layout, _) = try dataset.layout()
-                let actual = try dataset.offset()
-                guard layout == .contiguous, entry.dtype.isCanonical(info), actual == UInt64(offset) else {
-                    throw SheafError(.invalidIndex, "index says contiguous little-endian data at offset \(offset), dataset is \(layout) at offset \(actual.map(String.init) ?? "none")")
-                }
-            }
-            guard entry.hasMetadata || entry.metadataChecksum != nil else { return [:] }
-            let names = try HDF5Attributes.names(of: dataset.id, path: dataset.path)
-            let metadata = try Self.readMetadata(dataset.id, names: names, path: path, key: entry.key)
-            try checkMetadata(metadata, entry)
-            return metadata
         }
+        let info = try hdf5(path, key: entry.key) { () throws(HDF5Error) in try dataset.datatype().describe() }
+        guard entry.dtype.matches(info) else {
+            throw SheafError(.dtypeMismatch, file: path, key: entry.key,
+                             "index says \(entry.dtype), but the dataset's HDF5 type (\(info.size)-byte \(info.typeClass)) does not hold \(entry.dtype)")
+        }
+        let shape = try hdf5(path, key: entry.key) { () throws(HDF5Error) in try dataset.shape() }
+        guard let shape, shape == entry.shape else {
+            throw SheafError(.shapeMismatch, file: path, key: entry.key,
+                             "index says shape \(entry.shape), dataset has shape \(shape.map { "\($0)" } ?? "null")")
+        }
+        if let offset = entry.offset {
+            let (layout, actual) = try hdf5(path, key: entry.key) { () throws(HDF5Error) in (try dataset.layout().layout, try dataset.offset()) }
+            guard layout == .contiguous, entry.dtype.isCanonical(info), actual == UInt64(offset) else {
+                throw SheafError(.invalidIndex, file: path, key: entry.key,
+                                 "index says contiguous little-endian data at offset \(offset), dataset is \(layout) at offset \(actual.map(String.init) ?? "none")")
+            }
+        }
+        guard entry.hasMetadata || entry.metadataChecksum != nil else { return [:] }
+        let names = try hdf5(path, key: entry.key) { () throws(HDF5Error) in try HDF5Attributes.names(of: dataset.id, path: dataset.path) }
+        let metadata = try Self.readMetadata(dataset.id, names: names, path: path, key: entry.key)
+        try checkMetadata(metadata, entry)
+        return metadata
     }
 
     func read(_ entry: Entry, verifyChecksum: Bool) throws(SheafError) -> Tensor {
-        let metadata = try checkDataset(entry)
+        try withDataset(entry) { dataset throws(SheafError) in try read(entry, dataset, verifyChecksum: verifyChecksum) }
+    }
+
+    /// Reads `entry` from its open dataset, checked against the index first.
+    func read(_ entry: Entry, _ dataset: borrowing HDF5Dataset, verifyChecksum: Bool) throws(SheafError) -> Tensor {
+        let metadata = try checkDataset(entry, dataset)
         var tensor: Tensor
         if entry.offset != nil {
             tensor = try Self.readIndexed(entry, descriptor: descriptor, path: path, algorithm: checksumAlgorithm, verify: verifyChecksum)
         } else {
-            tensor = try guarded(entry.key) { () throws -> Tensor in
-                let storage = TensorStorage(byteCount: entry.byteCount)
-                if entry.byteCount > 0 {
-                    let dataset = try tensors.openDataset(try FormatLayout.linkName(for: entry.key))
+            let storage = TensorStorage(byteCount: entry.byteCount)
+            if entry.byteCount > 0 {
+                try hdf5(path, key: entry.key) { () throws(HDF5Error) in
                     try dataset.read(into: storage.mutableBytes, as: try entry.dtype.hdf5Type())
                 }
-                return Tensor(dtype: entry.dtype, shape: entry.shape, storage: storage)
             }
+            tensor = Tensor(dtype: entry.dtype, shape: entry.shape, storage: storage)
             if entry.dtype == .bool {
                 // HDF5 converts enum values by name; anything but 0/1 cannot come back.
                 tensor.withUnsafeMutableBytes { bytes in for i in 0..<bytes.count where bytes[i] > 1 { bytes[i] = 1 } }

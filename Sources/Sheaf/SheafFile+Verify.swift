@@ -32,42 +32,39 @@ extension SheafFile {
     }
 
     /// Checks this open file; see ``verify(path:)``.
+    ///
+    /// One pass over `/tensors`: each dataset is opened once, checked against the
+    /// index and the format's rules, and (unless tied) read and checksummed.
+    /// - Complexity: O(total bytes + number of objects); memory O(largest tensor).
     public func verify() -> [VerificationProblem] {
         var problems: [VerificationProblem] = []
         func report(_ key: String?, _ code: SheafError.Code, _ message: String) {
             problems.append(VerificationProblem(key: key, message: message, code: code))
         }
-        // Data: every tensor read and checked against the index, checksum included.
-        for entry in entries where entry.tiedTo == nil {
-            do { _ = try read(entry, verifyChecksum: true) } catch {
-                report(entry.key, error.code, error.message)
-            }
-        }
-        // Structure.
+        let links: [(name: String, kind: HDF5Group.LinkKind)]
+        var expected: [String: Entry] = [:]
         do {
-            try guarded(nil) { () throws in
-                let links = try tensors.links(limit: FormatLayout.maxTensors)
-                let names = Set(links.map(\.name))
-                var expected: [String: Entry] = [:]
-                for entry in entries { expected[try FormatLayout.linkName(for: entry.key)] = entry }
-                var addresses: [String: UInt64] = [:]
-                var owners: [UInt64: String] = [:]
-                for (name, kind) in links {
-                    guard let entry = expected[name] else {
-                        report(nil, .invalidIndex, "/\(FormatLayout.tensorsGroup)/\(name) is not listed in the index")
-                        continue
-                    }
-                    guard kind == .hard else {
-                        report(entry.key, .unsupported, "/\(FormatLayout.tensorsGroup)/\(name) is \(kind == .soft ? "a soft link" : kind == .external ? "an external link" : "a user-defined link"), not a hard link to a dataset in this file")
-                        continue
-                    }
-                    let target = try tensors.linkTarget(name)
-                    guard target == .dataset else {
-                        report(entry.key, .invalidFile, "/\(FormatLayout.tensorsGroup)/\(name) must be a hard link to a dataset, found \(target)")
-                        continue
-                    }
-                    let dataset = try tensors.openDataset(name)
-                    let address = try dataset.objectAddress()
+            links = try hdf5(path) { () throws(HDF5Error) in try tensors.links(limit: FormatLayout.maxTensors) }
+            for entry in entries { expected[try FormatLayout.linkName(for: entry.key)] = entry }
+        } catch {
+            return [VerificationProblem(key: error.key, message: error.message, code: error.code)]
+        }
+        let names = Set(links.map(\.name))
+        var addresses: [String: UInt64] = [:]
+        var owners: [UInt64: String] = [:]
+        for (name, kind) in links {
+            let object = "/\(FormatLayout.tensorsGroup)/\(name)"
+            guard let entry = expected[name] else {
+                report(nil, .invalidIndex, "\(object) is not listed in the index")
+                continue
+            }
+            guard kind == .hard else {
+                report(entry.key, .unsupported, "\(object) is \(kind == .soft ? "a soft link" : kind == .external ? "an external link" : "a user-defined link"), not a hard link to a dataset in this file")
+                continue
+            }
+            do {
+                try withDataset(entry) { dataset throws(SheafError) in
+                    let address = try hdf5(path, key: entry.key) { () throws(HDF5Error) in try dataset.objectAddress() }
                     addresses[entry.key] = address
                     if entry.tiedTo == nil {
                         if let other = owners[address] {
@@ -75,51 +72,71 @@ extension SheafFile {
                         }
                         owners[address] = entry.key
                     }
-                    let attributes = try HDF5Attributes.names(of: dataset.id, path: dataset.path)
-                    if attributes.contains(FormatLayout.dtypeAttribute) {
-                        let value = try HDF5Attributes.read(FormatLayout.dtypeAttribute, on: dataset.id, path: dataset.path)
-                        if value != .string(entry.dtype.rawValue) {
-                            report(entry.key, .dtypeMismatch, "dataset attribute \(FormatLayout.dtypeAttribute) is \(value.map { "\($0)" } ?? "not a string"), index says '\(entry.dtype)'")
-                        }
-                    } else {
-                        report(entry.key, .invalidFile, "dataset lacks the \(FormatLayout.dtypeAttribute) attribute")
-                    }
-                    let hasUser = attributes.contains { !$0.hasPrefix(FormatLayout.reservedPrefix) }
-                    if hasUser != entry.hasMetadata {
-                        report(entry.key, .invalidIndex, "index says metadata \(entry.hasMetadata), dataset has \(hasUser ? "" : "no ")user attributes")
-                    }
-                    let (layout, filters) = try dataset.layout()
-                    switch entry.storage {
-                    case .contiguous:
-                        if layout != .contiguous && !(layout == .compact && entry.offset == nil) {
-                            report(entry.key, .invalidIndex, "index says contiguous, dataset layout is \(layout)")
-                        }
-                        if let offset = entry.offset, offset % FormatLayout.alignment != 0 {
-                            report(entry.key, .invalidFile, "contiguous data at offset \(offset) is not aligned to \(FormatLayout.alignment) bytes")
-                        }
-                        if !filters.isEmpty {
-                            report(entry.key, .invalidFile, "contiguous data must have no filters, found filters \(filters)")
-                        }
-                    case .deflate:
-                        // H5Z_FILTER_DEFLATE = 1, H5Z_FILTER_SHUFFLE = 2 (§6: shuffle, then deflate).
-                        if layout != .chunked || !(filters == [2, 1] || filters == [1]) {
-                            report(entry.key, .invalidFile, "index says deflate (§6: chunked, shuffle then deflate), dataset is \(layout) with filters \(filters)")
+                    try checkStructure(entry, dataset, report: report)
+                    // The data, checked against the index, checksum included (once per dataset).
+                    if entry.tiedTo == nil {
+                        do throws(SheafError) { _ = try read(entry, dataset, verifyChecksum: true) } catch {
+                            report(entry.key, error.code, error.message)
                         }
                     }
                 }
-                for entry in entries {
-                    let name = try FormatLayout.linkName(for: entry.key)
-                    if !names.contains(name) {
-                        report(entry.key, .invalidIndex, "listed in the index but /\(FormatLayout.tensorsGroup)/\(name) does not exist")
-                    }
-                    if let owner = entry.tiedTo, let a = addresses[entry.key], let b = addresses[owner], a != b {
-                        report(entry.key, .invalidIndex, "index says tied to '\(owner)' but the links name different datasets")
-                    }
+            } catch {
+                // Opening it as a dataset failed: say what the link names instead, when that is the reason.
+                if error.code == .hdf5, let target = try? tensors.linkTarget(name), target != .dataset {
+                    report(entry.key, .invalidFile, "\(object) must be a hard link to a dataset, found \(target)")
+                } else {
+                    report(error.key ?? entry.key, error.code, error.message)
                 }
             }
-        } catch {
-            report(error.key, error.code, error.message)
+        }
+        for entry in entries {
+            guard let name = try? FormatLayout.linkName(for: entry.key) else { continue }
+            if !names.contains(name) {
+                report(entry.key, .invalidIndex, "listed in the index but /\(FormatLayout.tensorsGroup)/\(name) does not exist")
+            }
+            if let owner = entry.tiedTo, let a = addresses[entry.key], let b = addresses[owner], a != b {
+                report(entry.key, .invalidIndex, "index says tied to '\(owner)' but the links name different datasets")
+            }
         }
         return problems
+    }
+
+    /// The rules of sections 4, 6 and 8 that concern one dataset's object: the
+    /// dtype attribute, the metadata flag, the layout and filters, alignment.
+    private func checkStructure(_ entry: Entry, _ dataset: borrowing HDF5Dataset,
+                                report: (String?, SheafError.Code, String) -> Void) throws(SheafError) {
+        let attributes = try hdf5(path, key: entry.key) { () throws(HDF5Error) in try HDF5Attributes.names(of: dataset.id, path: dataset.path) }
+        if attributes.contains(FormatLayout.dtypeAttribute) {
+            let value = try hdf5(path, key: entry.key) { () throws(HDF5Error) in
+                try HDF5Attributes.read(FormatLayout.dtypeAttribute, on: dataset.id, path: dataset.path)
+            }
+            if value != .string(entry.dtype.rawValue) {
+                report(entry.key, .dtypeMismatch, "dataset attribute \(FormatLayout.dtypeAttribute) is \(value.map { "\($0)" } ?? "not a string"), index says '\(entry.dtype)'")
+            }
+        } else {
+            report(entry.key, .invalidFile, "dataset lacks the \(FormatLayout.dtypeAttribute) attribute")
+        }
+        let hasUser = attributes.contains { !$0.hasPrefix(FormatLayout.reservedPrefix) }
+        if hasUser != entry.hasMetadata {
+            report(entry.key, .invalidIndex, "index says metadata \(entry.hasMetadata), dataset has \(hasUser ? "" : "no ")user attributes")
+        }
+        let (layout, filters) = try hdf5(path, key: entry.key) { () throws(HDF5Error) in try dataset.layout() }
+        switch entry.storage {
+        case .contiguous:
+            if layout != .contiguous && !(layout == .compact && entry.offset == nil) {
+                report(entry.key, .invalidIndex, "index says contiguous, dataset layout is \(layout)")
+            }
+            if let offset = entry.offset, offset % FormatLayout.alignment != 0 {
+                report(entry.key, .invalidFile, "contiguous data at offset \(offset) is not aligned to \(FormatLayout.alignment) bytes")
+            }
+            if !filters.isEmpty {
+                report(entry.key, .invalidFile, "contiguous data must have no filters, found filters \(filters)")
+            }
+        case .deflate:
+            // H5Z_FILTER_DEFLATE = 1, H5Z_FILTER_SHUFFLE = 2 (§6: shuffle, then deflate).
+            if layout != .chunked || !(filters == [2, 1] || filters == [1]) {
+                report(entry.key, .invalidFile, "index says deflate (§6: chunked, shuffle then deflate), dataset is \(layout) with filters \(filters)")
+            }
+        }
     }
 }

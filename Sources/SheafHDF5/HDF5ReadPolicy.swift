@@ -47,7 +47,8 @@ extension HDF5Dataset {
     /// returns its decoded size in bytes in the file's element size.
     /// - Complexity: O(rank); reads no data.
     public func checkReadable() throws(HDF5Error) -> Int {
-        try checkInsideFile()
+        // Every HDF5Dataset comes from `openDataset` or `create`: the first has
+        // already run checkInsideFile, the second wrote the data itself.
         let id = id, path = path
         guard let shape = try shape() else { return 0 }
         let elementSize = Int(try HDF5Library.call("H5Tget_size", path, failed: { $0 == 0 }) {

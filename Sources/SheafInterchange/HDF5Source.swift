@@ -17,7 +17,8 @@ final class HDF5Source: TensorSource {
     let metadata: Metadata = [:]
     private(set) var entries: [SourceEntry] = []
     private(set) var notes: [String] = []
-    private var datasetPaths: [String] = []
+    /// Where each entry's dataset is: its group (kept open) and its name there.
+    private var locations: [(group: OpenGroup, name: String, path: String)] = []
     private let file: HDF5File
     private var datasetOwners: [UInt64: String] = [:]
     private var groupPaths: [UInt64: String] = [:]
@@ -34,15 +35,24 @@ final class HDF5Source: TensorSource {
         do { return try body() } catch { throw SheafError.hdf5(error, file: path, key: key) }
     }
 
-    private func walk(_ groupPath: String, depth: Int) throws(SheafError) {
+    /// A group held open for the source's lifetime: names are resolved from it,
+    /// never from the root again (each lookup through the root scans the root's
+    /// object header, every file attribute included).
+    final class OpenGroup {
+        let group: HDF5Group
+        init(_ group: consuming HDF5Group) { self.group = group }
+    }
+
+    private func walk(_ groupPath: String, depth: Int, parent: OpenGroup? = nil, name: String = "") throws(SheafError) {
         guard depth < Self.maxDepth else {
             throw SheafError(.limitExceeded, file: path, "groups nested deeper than \(Self.maxDepth)")
         }
+        let current = try Self.call(path) { () throws(HDF5Error) -> OpenGroup in
+            guard let parent else { return OpenGroup(try file.root()) }
+            return OpenGroup(try parent.group.openGroup(name))
+        }
         let (links, address) = try Self.call(path) { () throws(HDF5Error) in
-            let root = try file.root()
-            if groupPath.isEmpty { return (try root.links(limit: FormatLayout.maxTensors), try root.objectAddress()) }
-            let group = try root.openGroup(groupPath)
-            return (try group.links(limit: FormatLayout.maxTensors), try group.objectAddress())
+            (try current.group.links(limit: FormatLayout.maxTensors), try current.group.objectAddress())
         }
         if let first = groupPaths[address] {
             throw SheafError(.invalidFile, file: path,
@@ -60,21 +70,21 @@ final class HDF5Source: TensorSource {
                 let what = kind == .soft ? "a soft link" : kind == .external ? "an external link (to another file)" : "a user-defined link"
                 throw SheafError(.unsupported, file: path, key: key, "/\(full) is \(what); Sheaf follows only hard links and reads only the file it was given")
             }
-            let target = try Self.call(path, key: key) { () throws(HDF5Error) in try file.root().linkTarget(full) }
+            let target = try Self.call(path, key: key) { () throws(HDF5Error) in try current.group.linkTarget(name) }
             switch target {
             case .group:
-                try walk(full, depth: depth + 1)
+                try walk(full, depth: depth + 1, parent: current, name: name)
             case .dataset:
-                try addDataset(full, key: key)
+                try addDataset(full, key: key, in: current, name: name)
             default:
                 notes.append("skipped /\(full): \(target)")
             }
         }
     }
 
-    private func addDataset(_ full: String, key: String) throws(SheafError) {
+    private func addDataset(_ full: String, key: String, in group: OpenGroup, name: String) throws(SheafError) {
         let found: (DType, [Int], String, UInt64)? = try Self.call(path, key: key) { () throws(HDF5Error) in
-            let dataset = try file.root().openDataset(full)
+            let dataset = try group.group.openDataset(name)
             let info = try dataset.datatype().describe()
             guard let shape = try dataset.shape(), let dtype = DType.allCases.first(where: { $0.matches(hdf5: info) }) else {
                 return nil
@@ -99,14 +109,14 @@ final class HDF5Source: TensorSource {
             datasetOwners[address] = key
             entries.append(SourceEntry(key: key, dtype: dtype, shape: shape, storage: storage))
         }
-        datasetPaths.append(full)
+        locations.append((group, name, full))
     }
 
     func tensor(at index: Int) throws(SheafError) -> Tensor {
         let entry = entries[index]
-        let full = datasetPaths[index]
+        let (group, name, full) = locations[index]
         return try Self.call(path, key: entry.key) { () throws(HDF5Error) -> Tensor in
-            let dataset = try file.root().openDataset(full)
+            let dataset = try group.group.openDataset(name)
             _ = try dataset.checkReadable()
             let memoryType = try entry.dtype.hdf5MemoryType()
             do {
