@@ -46,9 +46,10 @@ let package = Package(
         // MARK: - Tests
         // Checkpoints in a loop for the crash-safety tests, which kill it at random moments.
         .executableTarget(name: "SheafSoak", dependencies: ["Sheaf"]),
-        .testTarget(name: "SheafTests", dependencies: ["Sheaf", "SheafHDF5", "SheafInterchange", "SheafSoak", "SheafCLI"]),
+        .target(name: "SheafTestSupport", path: "Tests/SheafTestSupport"),
+        .testTarget(name: "SheafTests", dependencies: ["Sheaf", "SheafHDF5", "SheafInterchange", "SheafSoak", "SheafCLI", "SheafTestSupport"]),
         .testTarget(name: "SheafRuntimeTests", dependencies: ["Sheaf", "SheafInterchange", "SheafRuntime"]),
-        .testTarget(name: "SheafCLITests", dependencies: ["Sheaf", "SheafInterchange", "SheafCLI"]),
+        .testTarget(name: "SheafCLITests", dependencies: ["Sheaf", "SheafInterchange", "SheafCLI", "SheafTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,45 +1,18 @@
 import Foundation
 import Sheaf
+import SheafTestSupport
 import Testing
 
-/// Fixtures/security/manifest.json: files that point outside themselves or
-/// claim more than they hold, written by plain h5py.
-struct SecurityRecord: Decodable, Sendable, CustomTestStringConvertible {
-    var path: String
-    var format: String
-    var error: String
-    var message_contains: String
-    var testDescription: String { path }
+typealias SecurityRecord = SecurityManifest.File
 
-    struct Manifest: Decodable {
-        var secret: String
-        var secret_fifo: String
-        var files: [SecurityRecord]
-    }
-
-    static let manifest: Manifest? = {
-        guard let data = FileManager.default.contents(atPath: fixturePath("security/manifest.json")) else { return nil }
-        return try? JSONDecoder().decode(Manifest.self, from: data)
-    }()
-
-    static let marker = "SHEAF-SECRET-MARKER-0123456789012345678901234567890123456789012"
-
-    /// The outside file the fixtures name, filled with a marker, and the FIFO.
-    static func plantSecret() throws {
-        guard let manifest else { return }
-        if FileManager.default.contents(atPath: manifest.secret) != Data(marker.utf8) {
-            let staging = manifest.secret + ".\(getpid()).tmp"
-            try Data(marker.utf8).write(to: URL(fileURLWithPath: staging))
-            rename(staging, manifest.secret)
-        }
-        if access(manifest.secret_fifo, F_OK) != 0 { mkfifo(manifest.secret_fifo, 0o600) }
-    }
+extension SecurityManifest.File {
+    static func plantSecret() throws { try SecurityManifest.plantSecret() }
 }
 
 @Suite("Hostile HDF5 and Sheaf files through the binary: refused by every command, with and without isolation")
 struct SecurityCommandTests {
     @Test("convert, verify, inspect and diff refuse each file, exit 1, write nothing and never show the outside file",
-          arguments: SecurityRecord.manifest?.files ?? [])
+          arguments: SecurityManifest.committed?.files ?? [])
     func refused(_ record: SecurityRecord) throws {
         try SecurityRecord.plantSecret()
         let input = fixturePath("security/" + record.path)

@@ -3,6 +3,7 @@ import Testing
 @testable import Sheaf
 @testable import SheafHDF5
 @testable import SheafInterchange
+import SheafTestSupport
 
 /// One file of Fixtures/security/manifest.json (written by plain h5py).
 struct SecurityFixture: CustomTestStringConvertible, Sendable {
@@ -13,43 +14,12 @@ struct SecurityFixture: CustomTestStringConvertible, Sendable {
     var testDescription: String { path }
     var fullPath: String { fixturePath("security/" + path) }
 
-    struct Manifest: Decodable {
-        struct File: Decodable {
-            var path: String
-            var format: String
-            var error: String
-            var message_contains: String
-        }
-        var secret: String
-        var secret_fifo: String
-        var files: [File]
-    }
-
-    static let manifest: Manifest? = {
-        guard let data = FileManager.default.contents(atPath: fixturePath("security/manifest.json")) else { return nil }
-        return try? JSONDecoder().decode(Manifest.self, from: data)
-    }()
-
-    static let all: [SecurityFixture] = (manifest?.files ?? []).map {
+    static let all: [SecurityFixture] = (SecurityManifest.committed?.files ?? []).map {
         SecurityFixture(path: $0.path, format: $0.format, error: SheafError.Code(rawValue: $0.error) ?? .io,
                         contains: $0.message_contains)
     }
 
-    /// The text the outside file holds while the tests run: no output and no
-    /// message may ever contain any of it.
-    static let marker = "SHEAF-SECRET-MARKER-0123456789012345678901234567890123456789012"
-
-    /// Fills the outside file the fixtures point at, and makes the FIFO one of
-    /// them points at (reading it would block forever).
-    static func plantSecret() throws {
-        guard let manifest else { return }
-        if FileManager.default.contents(atPath: manifest.secret) != Data(marker.utf8) {
-            let staging = manifest.secret + ".\(getpid()).tmp"
-            try Data(marker.utf8).write(to: URL(fileURLWithPath: staging))
-            rename(staging, manifest.secret)
-        }
-        if access(manifest.secret_fifo, F_OK) != 0 { mkfifo(manifest.secret_fifo, 0o600) }
-    }
+    static func plantSecret() throws { try SecurityManifest.plantSecret() }
 }
 
 @Suite("Hostile HDF5 and Sheaf files: nothing outside the file is read, resources stay bounded (Fixtures/security)")
