@@ -51,6 +51,8 @@ MUTANTS = [
      "guard metadata.count <= limit else {", "guard metadata.count >= 0 else {", "SecurityFixtureTests"),
     ("an interrupted command leaves its temporary file", "Sources/SheafCLI/SheafCommand.swift",
      "        PendingTemporaryFiles.removeOnFatalSignals()\n", "", "Interruption"),
+    ("the isolated reader runs without a memory limit", "Sources/SheafCLI/Isolation.swift",
+     "setrlimit(Int32(RLIMIT_AS.rawValue), &memory)", "_ = memory", "IsolationLimit"),
     # Integrity and the library's promises.
     ("checksums are not checked on load", "Sources/Sheaf/SheafFile+Read.swift",
      "guard found != entry.checksum else { return }", "return", "checksum|Conformance|Damage"),

@@ -137,8 +137,12 @@ static inline size_t chdf5_take_error_stack(char *buffer, size_t capacity) {
     return sink.used;
 }
 
-/// Turns off HDF5's automatic printing of error stacks to stderr.
+/// Turns off HDF5's automatic printing of error stacks to stderr, once per
+/// thread: a thread-safe libhdf5 keeps that setting (and the stack) per thread.
 static inline herr_t chdf5_silence_errors(void) {
+    static __thread int silenced = 0;
+    if (silenced) return 0;
+    silenced = 1;
     return H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 

@@ -41,10 +41,12 @@ public struct SheafFile: ~Copyable {
     /// The tensors, in key order.
     public let entries: [Entry]
     let positions: [String: Int]
-    let file: HDF5File
     /// `/tensors`, opened once: resolving it from the root again for every
     /// tensor would scan the root's object header (every file attribute) each time.
+    /// Declared before `file` so it is released first (closing the file closes
+    /// every object in it).
     let tensors: HDF5Group
+    let file: HDF5File
     let descriptor: Int32
     let fileSize: Int
 

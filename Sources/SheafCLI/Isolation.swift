@@ -111,17 +111,10 @@ extension SheafCommand {
         @Argument var file: String
 
         func run() throws {
-            // Limits: CPU time, and address space well above what the file needs.
-            var cpu = rlimit(rlim_cur: rlim_t(Isolation.timeout + 5), rlim_max: rlim_t(Isolation.timeout + 10))
-            setrlimit(Int32(RLIMIT_CPU.rawValue), &cpu)
-            // AddressSanitizer reserves terabytes of address space: no limit under it.
-            if ProcessInfo.processInfo.environment["ASAN_OPTIONS"] == nil {
-                let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
-                let bytes = rlim_t(16 << 30) + rlim_t(4 * max(size, 0))
-                var memory = rlimit(rlim_cur: bytes, rlim_max: bytes)
-                setrlimit(Int32(RLIMIT_AS.rawValue), &memory)
-            }
+            let limits = Self.applyLimits(fileSize: (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
             switch mode {
+            case "limits":
+                print(Self.encode(limits))
             case "verify":
                 let problems = SheafFile.verify(path: file)
                 print(Self.encode(problems.map { ProbeReport(key: $0.key, code: $0.code.rawValue, reason: $0.message) }))
@@ -142,6 +135,34 @@ extension SheafCommand {
                     throw ExitCode(1)
                 }
             }
+        }
+
+        /// The limits the isolated reader runs under, as set.
+        struct Limits: Codable {
+            /// Address space in use when the limits were set (AddressSanitizer alone
+            /// reserves terabytes), and what reading may add on top of it.
+            var baseline: UInt64
+            var budget: UInt64
+            var addressSpace: UInt64
+            var cpuSeconds: UInt64
+        }
+
+        /// CPU time, and an address space of what the process already uses plus
+        /// 16 GiB and four times the file: far above what the read limits allow
+        /// one tensor, so only a runaway inside libhdf5 reaches it.
+        static func applyLimits(fileSize: Int) -> Limits {
+            var cpu = rlimit(rlim_cur: rlim_t(Isolation.timeout + 5), rlim_max: rlim_t(Isolation.timeout + 10))
+            setrlimit(Int32(RLIMIT_CPU.rawValue), &cpu)
+            let statm = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)) ?? ""
+            let pages = UInt64(statm.split(separator: " ").first.flatMap { UInt64($0) } ?? 0)
+            let baseline = pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
+            let budget = UInt64(16 << 30) + 4 * UInt64(max(fileSize, 0))
+            var memory = rlimit(rlim_cur: rlim_t(baseline + budget), rlim_max: rlim_t(baseline + budget))
+            setrlimit(Int32(RLIMIT_AS.rawValue), &memory)
+            var applied = rlimit()
+            getrlimit(Int32(RLIMIT_AS.rawValue), &applied)
+            getrlimit(Int32(RLIMIT_CPU.rawValue), &cpu)
+            return Limits(baseline: baseline, budget: budget, addressSpace: UInt64(applied.rlim_cur), cpuSeconds: UInt64(cpu.rlim_cur))
         }
 
         static func encode<T: Encodable>(_ value: T) -> String {

@@ -27,10 +27,10 @@ public enum HDF5Library {
             if !initialized {
                 chdf5_prepare()
                 _ = H5open()
-                _ = chdf5_silence_errors()
                 chdf5_harden()
                 initialized = true
             }
+            _ = chdf5_silence_errors()
             let value = body()
             if failed(value) {
                 return .failure(HDF5Error(

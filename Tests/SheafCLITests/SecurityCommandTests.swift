@@ -60,6 +60,23 @@ struct SecurityCommandTests {
     }
 }
 
+@Suite("The isolated reader's limits")
+struct IsolationLimitTests {
+    @Test("the isolated reader runs with a CPU limit and an address-space limit above what it already uses")
+    func limits() throws {
+        let input = fixturePath("security/h5_deflate_bomb.h5")
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: input)[.size] as? Int)
+        let result = try sheaf(["_probe", "limits", input])
+        #expect(result.status == 0, "\(result.stderr)")
+        let limits = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: UInt64]
+        let baseline = try #require(limits?["baseline"])
+        #expect(baseline > 0)
+        #expect(limits?["budget"] == UInt64(16 << 30) + 4 * UInt64(size))
+        #expect(limits?["addressSpace"] == baseline + UInt64(16 << 30) + 4 * UInt64(size))
+        #expect(limits?["cpuSeconds"] ?? .max <= 200)
+    }
+}
+
 @Suite("Interrupted commands leave nothing behind")
 struct InterruptionTests {
     @Test("SIGINT or SIGTERM in the middle of a convert removes the temporary file", arguments: [SIGINT, SIGTERM])
