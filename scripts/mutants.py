@@ -102,7 +102,7 @@ def main(argv):
             if build.returncode != 0:
                 outcome = "killed (does not compile)"
             else:
-                test = run(["swift", "test", "--skip-build", "--filter", tests], timeout=1200)
+                test = run(["swift", "test", "--skip-build", "--filter", tests], timeout=420)
                 outcome = "killed" if test.returncode != 0 else "SURVIVED"
         except subprocess.TimeoutExpired:
             outcome = "killed (timeout)"

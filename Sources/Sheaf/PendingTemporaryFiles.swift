@@ -41,12 +41,19 @@ package enum PendingTemporaryFiles {
 
     /// Installs handlers for SIGINT, SIGTERM, SIGHUP, SIGPIPE and the crash
     /// signals that remove every pending temporary file, then die of the same
-    /// signal as before. For programs (the `sheaf` command); a library user who
+    /// signal as before. Signals the process was started ignoring stay ignored. For programs (the `sheaf` command); a library user who
     /// owns the process's signals can call it or not.
     package static func removeOnFatalSignals() {
         _ = paths
         _ = live.load(ordering: .relaxed)
         for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL] {
+            // A signal the process was started ignoring (nohup, a background job)
+            // stays ignored.
+            var current = sigaction()
+            if sigaction(signal, nil, &current) == 0,
+               unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self) == 1 /* SIG_IGN */ {
+                continue
+            }
             _ = Glibc.signal(signal) { signal in
                 let mask = PendingTemporaryFiles.live.load(ordering: .acquiring)
                 for slot in 0..<PendingTemporaryFiles.slotCount where mask & (1 << slot) != 0 {

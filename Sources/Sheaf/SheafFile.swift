@@ -120,7 +120,7 @@ public struct SheafFile: ~Copyable {
         }
         let file = try openHDF5(hdf5Path, path: path, opened: openedInfo)
         let root = try hdf5(path) { () throws(HDF5Error) in try file.root() }
-        let rootAttributes = try hdf5(path) { () throws(HDF5Error) in try HDF5Attributes.names(of: root.id, path: path) }
+        let rootAttributes = try hdf5(path) { () throws(HDF5Error) in try HDF5Attributes.names(of: root.id, path: "\(path):/") }
 
         func stringAttribute(_ name: String) throws(SheafError) -> String? {
             guard rootAttributes.contains(name) else { return nil }

@@ -40,5 +40,35 @@ public struct SecurityManifest: Decodable, Sendable {
             rename(staging, manifest.secret)
         }
         if access(manifest.secret_fifo, F_OK) != 0 { mkfifo(manifest.secret_fifo, 0o600) }
+        fifoWriter.start()
+    }
+
+    /// Serves the FIFO: whoever opens it for reading gets the marker, so a
+    /// reader that wrongly follows external storage onto it leaks the marker
+    /// (which the tests catch) instead of blocking forever with no writer.
+    private static let fifoWriter = FIFOWriter()
+
+    private final class FIFOWriter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var started = false
+
+        func start() {
+            guard let path = SecurityManifest.committed?.secret_fifo else { return }
+            lock.lock()
+            defer { lock.unlock() }
+            guard !started else { return }
+            started = true
+            let thread = Thread {
+                let bytes = Array(SecurityManifest.marker.utf8)
+                while true {
+                    let fd = open(path, O_WRONLY)  // blocks until a reader opens the FIFO
+                    if fd < 0 { sleep(1); continue }
+                    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                    close(fd)
+                    usleep(10_000)
+                }
+            }
+            thread.start()
+        }
     }
 }

@@ -142,7 +142,7 @@ struct SecurityFixtureTests {
         #expect(error?.message.contains("a FIFO") == true)
         expectSheafError(.io) { _ = try Interchange.open(path: fifo) }
         let directory = expectSheafError(.io) { _ = try Interchange.open(path: folder.path) }
-        #expect(directory?.message.contains("a directory") == true)
+        #expect(directory?.message.contains("not a regular file (a directory)") == true)
         expectSheafError(.io) { _ = try SheafFile(path: "/dev/zero") }
     }
 
