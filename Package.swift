@@ -39,7 +39,7 @@ let package = Package(
 
         .target(name: "SheafRuntime", dependencies: ["Sheaf", "COpenBLAS"]),
         .executableTarget(name: "SheafCLI", dependencies: [
-            "Sheaf", "SheafInterchange", "SheafRuntime",
+            "Sheaf", "SheafHDF5", "SheafInterchange", "SheafRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

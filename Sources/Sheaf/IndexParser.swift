@@ -138,13 +138,6 @@ struct IndexParser {
                           checksum: checksum, tied_to: tiedTo, metadata: metadata, metadata_checksum: metadataChecksum)
     }
 
-    mutating func parseDocument() throws -> Value {
-        let value = try parse(depth: 0)
-        skipSpace()
-        guard position == bytes.count else { throw Failure() }
-        return value
-    }
-
     private mutating func skipSpace() {
         while position < bytes.count, bytes[position] == 0x20 || bytes[position] == 0x0A || bytes[position] == 0x0D || bytes[position] == 0x09 {
             position += 1

@@ -13,6 +13,10 @@ import Glibc
 package enum PendingTemporaryFiles {
     static let slotCount = 16
     static let slotBytes = 4096
+    // nonisolated(unsafe): a raw buffer allocated once and never freed; slots are
+    // written only under `writers` while their bit in `live` is clear, and the
+    // signal handler reads only slots whose bit is set (published with release
+    // ordering), so no slot is read and written at once.
     nonisolated(unsafe) static let paths = UnsafeMutablePointer<CChar>.allocate(capacity: slotCount * slotBytes)
     static let live = Atomic<Int>(0)
     /// Serialises slot choice among writers (never taken by the handler).
@@ -49,6 +53,8 @@ package enum PendingTemporaryFiles {
         for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL] {
             // A signal the process was started ignoring (nohup, a background job)
             // stays ignored.
+            // Glibc's SIG_IGN is the function pointer 1, and C function pointers are
+            // not comparable in Swift: compare the bits.
             var current = sigaction()
             if sigaction(signal, nil, &current) == 0,
                unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self) == 1 /* SIG_IGN */ {

@@ -72,6 +72,6 @@ public struct SheafError: Error, Sendable, CustomStringConvertible, Equatable {
 
 /// Runs `body`, turning HDF5 errors into ``SheafError``s about `file`.
 @inline(__always)
-func hdf5<R: ~Copyable>(_ file: String?, key: String? = nil, _ body: () throws(HDF5Error) -> R) throws(SheafError) -> R {
+package func hdf5<R: ~Copyable>(_ file: String?, key: String? = nil, _ body: () throws(HDF5Error) -> R) throws(SheafError) -> R {
     do { return try body() } catch { throw SheafError.hdf5(error, file: file, key: key) }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Sheaf
+import SheafHDF5
 
 /// An input file opened once, as a regular file, for the whole command.
 ///
@@ -25,16 +26,7 @@ final class InputFile {
     var openPath: String { "/proc/self/fd/\(descriptor.rawValue)" }
 
     /// Whether the file has the HDF5 signature where HDF5 looks for it.
-    var looksLikeHDF5: Bool {
-        var offset = 0
-        var bytes = [UInt8](repeating: 0, count: 8)
-        while offset + 8 <= size {
-            let n = bytes.withUnsafeMutableBytes { try? descriptor.read(fromAbsoluteOffset: offset, into: $0) }
-            if n == 8 && bytes == [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A] { return true }
-            offset = offset == 0 ? 512 : offset * 2
-        }
-        return false
-    }
+    var looksLikeHDF5: Bool { HDF5Library.hasSignature(descriptor: descriptor.rawValue, size: size) }
 
     /// Runs `body` with the reopening path, naming this file as the user gave
     /// it in whatever it throws.

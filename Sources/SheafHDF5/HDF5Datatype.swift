@@ -78,13 +78,13 @@ public struct HDF5TypeInfo: Sendable, Equatable {
     public var size: Int
     public var order: ByteOrder
     /// Significant bits, and the offset of the first one (integers and floats).
-    public var precision: Int
-    public var bitOffset: Int
+    package var precision: Int
+    package var bitOffset: Int
 
     /// Whether this is an IEEE 754 binary16, binary32 or binary64 type with
     /// every bit significant: the only floats Sheaf reads, since libhdf5's
     /// conversion of arbitrary float layouts trusts fields a file can forge.
-    public var isIEEEFloat: Bool {
+    package var isIEEEFloat: Bool {
         guard case .float(let s, let ep, let es, let mp, let ms, let bias) = typeClass,
               precision == size * 8, bitOffset == 0 else { return false }
         switch size {
@@ -96,7 +96,7 @@ public struct HDF5TypeInfo: Sendable, Equatable {
     }
 
     /// Whether this is an integer type with every bit significant.
-    public var isPlainInteger: Bool {
+    package var isPlainInteger: Bool {
         guard case .integer = typeClass else { return false }
         return precision == size * 8 && bitOffset == 0 && [1, 2, 4, 8].contains(size)
     }

@@ -3,7 +3,7 @@
 /// read policy (``Refusal``) before libhdf5 was asked to do the unsafe thing.
 public struct HDF5Error: Error, Sendable, CustomStringConvertible, Equatable {
     /// Why this layer refused an object, independent of libhdf5's own errors.
-    public enum Refusal: Sendable, Equatable {
+    package enum Refusal: Sendable, Equatable {
         /// The object's data or the link's target lies outside the file being
         /// read (external raw storage, a virtual dataset, an external, soft or
         /// user-defined link): Sheaf reads only data stored inside the file.
@@ -21,9 +21,13 @@ public struct HDF5Error: Error, Sendable, CustomStringConvertible, Equatable {
     /// HDF5's error stack, innermost first, as one line; for a refusal, the reason.
     public var message: String
     /// Set when this layer refused the object rather than libhdf5 failing.
-    public var refusal: Refusal?
+    package var refusal: Refusal?
 
-    public init(operation: String, object: String, message: String, refusal: Refusal? = nil) {
+    public init(operation: String, object: String, message: String) {
+        self.init(operation: operation, object: object, message: message, refusal: nil)
+    }
+
+    package init(operation: String, object: String, message: String, refusal: Refusal?) {
         self.operation = operation
         self.object = object
         self.message = message

@@ -59,7 +59,7 @@ public struct HDF5Group: ~Copyable {
     }
 
     /// Removes the link `name` (the object goes when its last link does).
-    public func deleteLink(_ name: String) throws(HDF5Error) {
+    package func deleteLink(_ name: String) throws(HDF5Error) {
         let id = id
         try HDF5Library.call("H5Ldelete", "\(path)/\(name)") { H5Ldelete(id, name, chdf5_p_default()) }
     }
@@ -73,12 +73,12 @@ public struct HDF5Group: ~Copyable {
     }
 
     /// The kind of a link, as stored (links are not followed).
-    public enum LinkKind: Sendable, Equatable { case hard, soft, external, userDefined }
+    package enum LinkKind: Sendable, Equatable { case hard, soft, external, userDefined }
 
     /// The links of this group, in name order, read in one pass over the group.
     /// - Throws: a refusal when the group holds more than `limit` links.
     /// - Complexity: O(n) in the number of links.
-    public func links(limit: Int) throws(HDF5Error) -> [(name: String, kind: LinkKind)] {
+    package func links(limit: Int) throws(HDF5Error) -> [(name: String, kind: LinkKind)] {
         final class Collector {
             var links: [(name: String, kind: LinkKind)] = []
             let limit: Int
@@ -112,7 +112,7 @@ public struct HDF5Group: ~Copyable {
 
     /// The names of the links in this group, in name order.
     /// - Complexity: O(n) in the number of links.
-    public func linkNames(limit: Int) throws(HDF5Error) -> [String] {
+    package func linkNames(limit: Int) throws(HDF5Error) -> [String] {
         try links(limit: limit).map(\.name)
     }
 
@@ -139,7 +139,7 @@ public struct HDF5Group: ~Copyable {
     }
 
     /// The group's address in the file: equal for two links to the same group.
-    public func objectAddress() throws(HDF5Error) -> UInt64 {
+    package func objectAddress() throws(HDF5Error) -> UInt64 {
         let id = id
         var address: UInt64 = 0
         try HDF5Library.call("H5Oget_info2", path) { chdf5_object_address(id, &address) }

@@ -2,21 +2,21 @@ import CHDF5
 
 /// Caps on what one read may cost, so memory follows the bytes a file holds
 /// rather than what it claims (Spec/FORMAT.md, "Security considerations").
-public enum HDF5ReadLimits {
+package enum HDF5ReadLimits {
     /// The most chunks one dataset may have: libhdf5 keeps per-chunk state of a
     /// few KiB while reading, so a million one-element chunks would cost GiBs.
-    public static let maxChunks = 65_536
+    package static let maxChunks = 65_536
     /// The most a dataset's decoded bytes may exceed its stored bytes by
     /// (deflate can reach about 1000x; weights rarely pass 2x).
-    public static let maxExpansion = 256
+    package static let maxExpansion = 256
     /// Decoded bytes a dataset may have beyond `stored × maxExpansion`: room for
     /// small never-written (fill-value) datasets and highly compressible tensors.
-    public static let expansionAllowance = 64 << 20
+    package static let expansionAllowance = 64 << 20
     /// The most attributes one object may carry.
-    public static let maxAttributes = 4_096
+    package static let maxAttributes = 4_096
 
     /// Whether `decoded` bytes may come from `stored` bytes.
-    public static func allowsExpansion(stored: Int, decoded: Int) -> Bool {
+    package static func allowsExpansion(stored: Int, decoded: Int) -> Bool {
         let (scaled, overflow) = stored.multipliedReportingOverflow(by: maxExpansion)
         return decoded <= (overflow ? Int.max : max(scaled, expansionAllowance))
     }
@@ -46,7 +46,7 @@ extension HDF5Dataset {
     /// Checks that reading the whole dataset stays within ``HDF5ReadLimits`` and
     /// returns its decoded size in bytes in the file's element size.
     /// - Complexity: O(rank); reads no data.
-    public func checkReadable() throws(HDF5Error) -> Int {
+    package func checkReadable() throws(HDF5Error) -> Int {
         // Every HDF5Dataset comes from `openDataset` or `create`: the first has
         // already run checkInsideFile, the second wrote the data itself.
         let id = id, path = path

@@ -27,12 +27,8 @@ final class HDF5Source: TensorSource {
 
     init(path: String) throws(SheafError) {
         self.path = path
-        file = try Self.call(path) { () throws(HDF5Error) in try HDF5File.open(path: path) }
+        file = try hdf5(path) { () throws(HDF5Error) in try HDF5File.open(path: path) }
         try walk("", depth: 0)
-    }
-
-    private static func call<R: ~Copyable>(_ path: String, key: String? = nil, _ body: () throws(HDF5Error) -> R) throws(SheafError) -> R {
-        do { return try body() } catch { throw SheafError.hdf5(error, file: path, key: key) }
     }
 
     /// A group held open for the source's lifetime: names are resolved from it,
@@ -47,11 +43,11 @@ final class HDF5Source: TensorSource {
         guard depth < Self.maxDepth else {
             throw SheafError(.limitExceeded, file: path, "groups nested deeper than \(Self.maxDepth)")
         }
-        let current = try Self.call(path) { () throws(HDF5Error) -> OpenGroup in
+        let current = try hdf5(path) { () throws(HDF5Error) -> OpenGroup in
             guard let parent else { return OpenGroup(try file.root()) }
             return OpenGroup(try parent.group.openGroup(name))
         }
-        let (links, address) = try Self.call(path) { () throws(HDF5Error) in
+        let (links, address) = try hdf5(path) { () throws(HDF5Error) in
             (try current.group.links(limit: FormatLayout.maxTensors), try current.group.objectAddress())
         }
         if let first = groupPaths[address] {
@@ -70,7 +66,7 @@ final class HDF5Source: TensorSource {
                 let what = kind == .soft ? "a soft link" : kind == .external ? "an external link (to another file)" : "a user-defined link"
                 throw SheafError(.unsupported, file: path, key: key, "/\(full) is \(what); Sheaf follows only hard links and reads only the file it was given")
             }
-            let target = try Self.call(path, key: key) { () throws(HDF5Error) in try current.group.linkTarget(name) }
+            let target = try hdf5(path, key: key) { () throws(HDF5Error) in try current.group.linkTarget(name) }
             switch target {
             case .group:
                 try walk(full, depth: depth + 1, parent: current, name: name)
@@ -83,7 +79,7 @@ final class HDF5Source: TensorSource {
     }
 
     private func addDataset(_ full: String, key: String, in group: OpenGroup, name: String) throws(SheafError) {
-        let found: (DType, [Int], String, UInt64)? = try Self.call(path, key: key) { () throws(HDF5Error) in
+        let found: (DType, [Int], String, UInt64)? = try hdf5(path, key: key) { () throws(HDF5Error) in
             let dataset = try group.group.openDataset(name)
             let info = try dataset.datatype().describe()
             guard let shape = try dataset.shape(), let dtype = DType.allCases.first(where: { $0.matches(hdf5: info) }) else {
@@ -115,9 +111,8 @@ final class HDF5Source: TensorSource {
     func tensor(at index: Int) throws(SheafError) -> Tensor {
         let entry = entries[index]
         let (group, name, full) = locations[index]
-        return try Self.call(path, key: entry.key) { () throws(HDF5Error) -> Tensor in
+        return try hdf5(path, key: entry.key) { () throws(HDF5Error) -> Tensor in
             let dataset = try group.group.openDataset(name)
-            _ = try dataset.checkReadable()
             let memoryType = try entry.dtype.hdf5MemoryType()
             do {
                 return try Tensor(dtype: entry.dtype, shape: entry.shape) { buffer in

@@ -5,16 +5,12 @@ import Testing
 
 typealias SecurityRecord = SecurityManifest.File
 
-extension SecurityManifest.File {
-    static func plantSecret() throws { try SecurityManifest.plantSecret() }
-}
-
 @Suite("Hostile HDF5 and Sheaf files through the binary: refused by every command, with and without isolation")
 struct SecurityCommandTests {
     @Test("convert, verify, inspect and diff refuse each file, exit 1, write nothing and never show the outside file",
           arguments: SecurityManifest.committed?.files ?? [])
     func refused(_ record: SecurityRecord) throws {
-        try SecurityRecord.plantSecret()
+        try SecurityManifest.plantSecret()
         let input = fixturePath("security/" + record.path)
         for isolation in [[], ["--no-isolate"]] {
             let folder = try TemporaryFolder()
@@ -136,7 +132,7 @@ struct HeaderMutationTests {
     @Test("a mutated file converts or is refused, never shows the outside file, never leaves a temporary file",
           arguments: seeds)
     func mutated(_ seed: String) throws {
-        try SecurityRecord.plantSecret()
+        try SecurityManifest.plantSecret()
         let folder = try TemporaryFolder()
         let base = try Data(contentsOf: URL(fileURLWithPath: fixturePath("security/" + seed)))
         let runSeed = UInt64(ProcessInfo.processInfo.environment["SHEAF_DAMAGE_SEED"].flatMap { UInt64($0) } ?? 20261129)

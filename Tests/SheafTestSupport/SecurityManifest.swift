@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Fixtures/security/manifest.json, written by Fixtures/make_security_fixtures.py:
 /// files that point outside themselves or claim more than they hold, and the
@@ -48,17 +49,17 @@ public struct SecurityManifest: Decodable, Sendable {
     /// (which the tests catch) instead of blocking forever with no writer.
     private static let fifoWriter = FIFOWriter()
 
-    private final class FIFOWriter: @unchecked Sendable {
-        private let lock = NSLock()
-        private var started = false
+    private final class FIFOWriter: Sendable {
+        private let started = Mutex(false)
 
         func start() {
             guard let path = SecurityManifest.committed?.secret_fifo else { return }
-            lock.lock()
-            defer { lock.unlock() }
-            guard !started else { return }
-            started = true
-            let thread = Thread {
+            let first = started.withLock { started in
+                defer { started = true }
+                return !started
+            }
+            guard first else { return }
+            Thread {
                 let bytes = Array(SecurityManifest.marker.utf8)
                 while true {
                     let fd = open(path, O_WRONLY)  // blocks until a reader opens the FIFO
@@ -67,8 +68,7 @@ public struct SecurityManifest: Decodable, Sendable {
                     close(fd)
                     usleep(10_000)
                 }
-            }
-            thread.start()
+            }.start()
         }
     }
 }

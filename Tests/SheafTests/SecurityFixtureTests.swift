@@ -18,8 +18,6 @@ struct SecurityFixture: CustomTestStringConvertible, Sendable {
         SecurityFixture(path: $0.path, format: $0.format, error: SheafError.Code(rawValue: $0.error) ?? .io,
                         contains: $0.message_contains)
     }
-
-    static func plantSecret() throws { try SecurityManifest.plantSecret() }
 }
 
 @Suite("Hostile HDF5 and Sheaf files: nothing outside the file is read, resources stay bounded (Fixtures/security)")
@@ -34,7 +32,7 @@ struct SecurityFixtureTests {
     @Test("each file is refused by the library with its error, and no outside byte reaches the message",
           arguments: SecurityFixture.all)
     func library(_ fixture: SecurityFixture) throws {
-        try SecurityFixture.plantSecret()
+        try SecurityManifest.plantSecret()
         // Every reader of the library: the interchange reader, the full load, the lazy reader.
         let viaInterchange = expectSheafError(fixture.error) { _ = try Interchange.open(path: fixture.fullPath).stateDict() }
         #expect(viaInterchange?.description.contains(fixture.contains) == true, "\(viaInterchange.map { "\($0)" } ?? "nothing")")
