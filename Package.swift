@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "Sheaf",
-    platforms: [.macOS(.v15)],
     products: [
         // MARK: - Public API
         .library(name: "Sheaf", targets: ["Sheaf"]),
@@ -13,6 +12,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // MARK: - System libraries
@@ -33,7 +33,10 @@ let package = Package(
         .target(name: "SheafHDF5", dependencies: ["CHDF5"]),
 
         // MARK: - Public API
-        .target(name: "Sheaf", dependencies: ["SheafHDF5", "CXXHash", "CZlib"]),
+        .target(name: "Sheaf", dependencies: [
+            "SheafHDF5", "CXXHash", "CZlib",
+            .product(name: "OrderedCollections", package: "swift-collections"),
+        ]),
 
         .target(name: "SheafInterchange", dependencies: ["Sheaf", "SheafHDF5", "CZlib"]),
 
@@ -48,7 +51,8 @@ let package = Package(
         .executableTarget(name: "SheafSoak", dependencies: ["Sheaf"]),
         .target(name: "SheafTestSupport", path: "Tests/SheafTestSupport"),
         .testTarget(name: "SheafTests", dependencies: ["Sheaf", "SheafHDF5", "SheafInterchange", "SheafSoak", "SheafCLI", "SheafTestSupport"]),
-        .testTarget(name: "SheafRuntimeTests", dependencies: ["Sheaf", "SheafInterchange", "SheafRuntime"]),
+        .testTarget(name: "SheafRuntimeTests", dependencies: ["Sheaf", "SheafInterchange", "SheafRuntime", "SheafTestSupport"]),
+        .testTarget(name: "SheafInterchangeTests", dependencies: ["Sheaf", "SheafInterchange", "SheafTestSupport"]),
         .testTarget(name: "SheafCLITests", dependencies: ["Sheaf", "SheafInterchange", "SheafCLI", "SheafTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -9,10 +9,12 @@ let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingL
 
 let package = Package(
     name: "SheafBenchmarks",
-    platforms: [.macOS(.v15)],
     dependencies: [.package(path: "..")],
     targets: [
+        // libhdf5 alone, in C: the per-dataset floor the writer is compared with.
+        .systemLibrary(name: "CHDF5Floor", path: "Sources/CHDF5Floor", pkgConfig: "hdf5"),
         .executableTarget(name: "sheaf-bench", dependencies: [
+            "CHDF5Floor",
             .product(name: "Sheaf", package: root),
             .product(name: "SheafInterchange", package: root),
             .product(name: "SheafRuntime", package: root),

@@ -10,4 +10,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python make_format_fixtures.py
 .venv/bin/python make_interchange_fixtures.py
+.venv/bin/python make_safetensors_rules_fixtures.py
 .venv/bin/python make_security_fixtures.py

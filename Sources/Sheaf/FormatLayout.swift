@@ -66,24 +66,3 @@ public enum StorageKind: String, Sendable, Codable {
     /// Chunked, shuffle then deflate.
     case deflate
 }
-
-/// One entry of the index (Spec/FORMAT.md, "Index").
-struct IndexEntry: Codable, Equatable {
-    var key: String
-    var dtype: String
-    var shape: [Int]
-    var nbytes: Int
-    var offset: Int?
-    var storage: String
-    var checksum: String
-    var tied_to: String?
-    var metadata: Bool
-    /// Checksum of the tensor's metadata (§10), when the writer recorded it.
-    var metadata_checksum: String?
-}
-
-struct IndexDocument: Codable, Equatable {
-    var tensors: [IndexEntry]
-    /// Checksum of the file's metadata (§10), when the writer recorded it.
-    var metadata_checksum: String?
-}

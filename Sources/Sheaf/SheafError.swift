@@ -1,3 +1,4 @@
+import Glibc
 import SheafHDF5
 
 /// Every failure in Sheaf: what went wrong, in which file, for which key, with
@@ -33,12 +34,53 @@ public struct SheafError: Error, Sendable, CustomStringConvertible, Equatable {
     public var key: String?
     /// The reason, naming what was expected and what was found.
     public var message: String
+    /// The failure underneath, kept as a value (never only as text), when there is one.
+    public var cause: Cause?
+    /// The option that would make the operation succeed without losing data, when there is one.
+    /// The message says it in library terms; a command line maps it to its own flag.
+    public var remedy: Remedy?
 
-    public init(_ code: Code, file: String? = nil, key: String? = nil, _ message: String) {
+    /// A failure of the system or of libhdf5 that a ``SheafError`` wraps.
+    public enum Cause: Sendable, Equatable, CustomStringConvertible {
+        /// A POSIX call failed with this `errno` value.
+        case errno(Int32)
+        /// A libhdf5 call failed: the C function, the object, HDF5's error-stack text.
+        case hdf5(operation: String, object: String, message: String)
+
+        public var description: String {
+            switch self {
+            case .errno(let code): String(cString: strerror(code))
+            case .hdf5(let operation, let object, let message): "\(operation) on '\(object)': \(message)"
+            }
+        }
+    }
+
+    /// An option of the library that resolves a refusal losslessly.
+    public enum Remedy: String, Sendable, Equatable, CaseIterable {
+        /// ``ExportOptions``' `widen`: store bfloat16/float8 as exact float32.
+        case widen
+        /// ``ExportOptions``' `untie`: write each tied key's own copy.
+        case untie
+        /// `replace: true`: replace an existing output, still atomically.
+        case replace
+        /// Give the raw input's dtype, shape and byte order.
+        case rawLayout
+    }
+
+    public init(_ code: Code, file: String? = nil, key: String? = nil, _ message: String,
+                cause: Cause? = nil, remedy: Remedy? = nil) {
         self.code = code
         self.file = file
         self.key = key
         self.message = message
+        self.cause = cause
+        self.remedy = remedy
+    }
+
+    /// An `io` failure of a system call: `message` says what was being done,
+    /// the `errno` is kept in ``cause`` and its text appended.
+    package static func system(_ code: Int32, file: String?, _ message: String, as errorCode: Code = .io) -> SheafError {
+        SheafError(errorCode, file: file, "\(message): \(String(cString: strerror(code)))", cause: .errno(code))
     }
 
     public var description: String {
@@ -53,11 +95,12 @@ public struct SheafError: Error, Sendable, CustomStringConvertible, Equatable {
     /// A refusal of the read policy keeps its own code: data outside the file
     /// is `unsupported`, a cap is `limitExceeded`, a forged type `invalidFile`.
     package static func hdf5(_ error: HDF5Error, file: String?, key: String? = nil) -> SheafError {
-        switch error.refusal {
-        case .outsideFile?: SheafError(.unsupported, file: file, key: key, error.description)
-        case .limit?: SheafError(.limitExceeded, file: file, key: key, error.description)
-        case .malformed?: SheafError(.invalidFile, file: file, key: key, error.description)
-        case nil: SheafError(.hdf5, file: file, key: key, "HDF5 \(error.description)")
+        let cause = Cause.hdf5(operation: error.operation, object: error.object, message: error.message)
+        return switch error.refusal {
+        case .outsideFile?: SheafError(.unsupported, file: file, key: key, error.description, cause: cause)
+        case .limit?: SheafError(.limitExceeded, file: file, key: key, error.description, cause: cause)
+        case .malformed?: SheafError(.invalidFile, file: file, key: key, error.description, cause: cause)
+        case nil: SheafError(.hdf5, file: file, key: key, "HDF5 \(error.description)", cause: cause)
         }
     }
 

@@ -35,21 +35,22 @@ final class MyLinear: Module, @unchecked Sendable {
 
 /// Architectures `sheaf run` knows by name.
 enum Architecture {
-    /// `seed-mlp`, or `mlp:20,256,10` (a Sequential of Linear/ReLU, keys `0.`, `2.`, …).
-    static func make(_ name: String) throws -> Module {
-        if name == "seed-mlp" { return try SeedMLP() }
-        if name.hasPrefix("mlp:") {
-            let sizes = name.dropFirst(4).split(separator: ",").map { Int($0) }
-            guard sizes.count >= 2, sizes.allSatisfy({ ($0 ?? 0) > 0 }) else {
-                throw RuntimeError(.invalidArgument, "mlp:SIZES needs at least two positive sizes, for example mlp:20,256,10")
-            }
+    /// `seed-mlp`: the seed chapter's MLP.
+    case seedMLP
+    /// `mlp:20,256,10`: a Sequential of Linear/ReLU layers, keys `0.`, `2.`, ….
+    case mlp([Int])
+
+    /// A fresh model of this architecture.
+    func make() throws -> Module {
+        switch self {
+        case .seedMLP: return try SeedMLP()
+        case .mlp(let sizes):
             var layers: [Module] = []
             for i in 0..<(sizes.count - 1) {
                 if i > 0 { layers.append(ReLU()) }
-                layers.append(try Linear(sizes[i]!, sizes[i + 1]!))
+                layers.append(try Linear(sizes[i], sizes[i + 1]))
             }
             return Sequential(layers: layers)
         }
-        throw RuntimeError(.invalidArgument, "unknown architecture '\(name)'; built in: seed-mlp, mlp:IN,HIDDEN,...,OUT")
     }
 }

@@ -18,10 +18,10 @@ extension SheafCommand {
         @Argument(help: "The file to write.") var output: String
         @Option(help: "Input format: \(InterchangeFormat.allCases.map(\.rawValue).joined(separator: ", ")).") var from: InterchangeFormat?
         @Option(help: "Output format: sheaf, npy, npz, safetensors, raw.") var to: InterchangeFormat?
-        @Option(help: "Raw input: the shape, comma-separated (for example 2,3).") var shape: String?
-        @Option(help: "Raw input: the dtype (for example float32).") var dtype: String?
-        @Option(help: "Raw input: little or big.") var byteOrder: String?
-        @Option(help: "Sheaf output: deflate[:LEVEL] (shuffle + zlib, level 1-9, default 4).") var compress: String?
+        @Option(help: "Raw input: the shape, comma-separated (for example 2,3).") var shape: ShapeArgument?
+        @Option(help: "Raw input: the dtype.") var dtype: DType?
+        @Option(help: "Raw input: the byte order (default little).") var byteOrder: ByteOrder?
+        @Option(help: "Sheaf output: deflate[:LEVEL] (shuffle + zlib, level 1-9, default 4).") var compress: CompressionArgument?
         @Flag(help: "Store bfloat16/float8 as exact float32 where the target has no such dtype.") var widen = false
         @Flag(help: "Write tied keys as separate copies where the target cannot tie tensors.") var untie = false
         @Flag(help: "Replace OUTPUT if it exists (still atomically).") var force = false
@@ -31,37 +31,21 @@ extension SheafCommand {
         func validate() throws {
             if from == .raw || shape != nil || dtype != nil || byteOrder != nil {
                 guard shape != nil, dtype != nil else { throw ValidationError("raw input needs --shape and --dtype (and --byte-order, default little)") }
-                _ = try rawLayout()
             }
-            if let compress { _ = try compression(compress) }
             let target = to ?? InterchangeFormat.forExtension(of: output)
             guard target != nil else {
                 throw ValidationError("cannot tell the output format from '\(output)'; use a known extension or --to")
             }
         }
 
-        func rawLayout() throws -> Interchange.RawLayout {
-            guard let shape, let dtype else { throw ValidationError("raw input needs --shape and --dtype") }
-            let dims = shape.isEmpty ? [] : shape.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard dims.allSatisfy({ $0 != nil && $0! >= 0 }) else { throw ValidationError("--shape must be non-negative integers separated by commas, got '\(shape)'") }
-            guard let type = DType(name: dtype) else {
-                throw ValidationError("unknown --dtype '\(dtype)'; one of \(DType.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            let order = byteOrder ?? "little"
-            guard order == "little" || order == "big" else { throw ValidationError("--byte-order must be little or big, got '\(order)'") }
-            return Interchange.RawLayout(dtype: type, shape: dims.map { $0! }, bigEndian: order == "big")
-        }
-
-        func compression(_ text: String) throws -> SaveOptions.Compression {
-            let parts = text.split(separator: ":")
-            guard parts.first == "deflate", parts.count <= 2 else { throw ValidationError("--compress must be deflate or deflate:LEVEL") }
-            let level = parts.count == 2 ? Int(parts[1]) : 4
-            guard let level, (1...9).contains(level) else { throw ValidationError("deflate level must be 1-9") }
-            return .deflate(level: level)
+        /// The raw input's layout, when the input is raw.
+        var rawLayout: Interchange.RawLayout? {
+            guard from == .raw || shape != nil, let shape, let dtype else { return nil }
+            return Interchange.RawLayout(dtype: dtype, shape: shape.dimensions, bigEndian: byteOrder == .big)
         }
 
         func run() throws {
-            let raw = from == .raw || shape != nil ? try rawLayout() : nil
+            let raw = rawLayout
             let file = try InputFile(input)
             if raw == nil { try isolation.preflight(file, format: from) }
             try file.reading { path in try convert(path, raw: raw) }
@@ -74,9 +58,9 @@ extension SheafCommand {
             options.widen = widen
             options.untie = untie
             options.replace = force
-            if let compress { options.save.compression = try compression(compress) }
+            if let compress { options.save.compression = compress.compression }
             if !force && FileManager.default.fileExists(atPath: output) {
-                throw SheafError(.io, file: output, "output exists; pass --force to replace it")
+                throw SheafError(.io, file: output, "output exists", remedy: .replace)
             }
             let progress = ProgressBar(enabled: !quiet)
             let report = try Exporter.export(source, to: output, as: target, options: options) { done, total in

@@ -15,18 +15,19 @@ final class InputFile {
     let descriptor: FileDescriptor
     let size: Int
 
-    init(_ path: String) throws(SheafError) {
+    /// - Throws: ``UnreadableInput`` when `path` cannot be opened as a regular file.
+    init(_ path: String) throws(UnreadableInput) {
         self.path = path
-        (descriptor, size) = try FileDescriptor.openRegularFile(path)
+        do { (descriptor, size) = try FileDescriptor.openRegularFile(path) } catch { throw UnreadableInput(error: error) }
     }
 
     deinit { descriptor.close() }
 
     /// The path that reopens this descriptor's file.
-    var openPath: String { "/proc/self/fd/\(descriptor.rawValue)" }
+    var openPath: String { Platform.path(of: descriptor) }
 
     /// Whether the file has the HDF5 signature where HDF5 looks for it.
-    var looksLikeHDF5: Bool { HDF5Library.hasSignature(descriptor: descriptor.rawValue, size: size) }
+    var looksLikeHDF5: Bool { descriptor.hasHDF5Signature(size: size) }
 
     /// Runs `body` with the reopening path, naming this file as the user gave
     /// it in whatever it throws.

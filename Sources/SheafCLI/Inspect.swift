@@ -21,15 +21,8 @@ extension SheafCommand {
 
         private func inspect(_ path: String) throws {
             let source = try Interchange.open(path: path, format: from)
-            var version: String?
-            var checksums: [String: String] = [:]
-            if source.format == .sheaf {
-                let sheaf = try SheafFile(path: path)
-                version = sheaf.version
-                for entry in sheaf.entries {
-                    checksums[entry.key] = "\(sheaf.checksumAlgorithm.rawValue):\(sheaf.checksumAlgorithm.format(entry.checksum))"
-                }
-            }
+            let version = source.formatVersion
+            let checksums = source.checksums
             let total = source.entries.reduce(0) { $0 + $1.byteCount }
             if json {
                 let tensors: [[String: Any]] = source.entries.map { entry in

@@ -10,23 +10,24 @@ extension SheafCommand {
             abstract: "Run a code-defined architecture with parameters from any readable file on an input.",
             discussion: "Architectures: seed-mlp (the seed chapter's MLP) and mlp:20,256,10 (Linear/ReLU layers with PyTorch's Sequential keys). --params takes any format convert reads, so a PyTorch checkpoint runs directly.")
 
-        @Argument(help: "The architecture: seed-mlp or mlp:SIZES.") var architecture: String
+        @Argument(help: "The architecture: seed-mlp or mlp:SIZES.") var architecture: Architecture
         @Option(help: "The parameters (Sheaf, PyTorch, safetensors, NumPy, HDF5).") var params: String
         @Option(help: "The input, a .npy file (or any single-tensor file).") var input: String
         @Option(help: "Write the output here (.npy or any writable format).") var output: String?
-        @Option(help: "auto (the first GPU, else the CPU), cpu, or cuda:N.") var device: String = "auto"
+        @Option(help: "auto (the first GPU, else the CPU), cpu, or cuda:N.") var device: DeviceArgument = DeviceArgument(argument: "auto")!
         @OptionGroup var isolation: IsolationOptions
 
-        func validate() throws {
-            guard device == "auto" || Device(device) != nil else { throw ValidationError("--device must be auto, cpu or cuda:N, got '\(device)'") }
+        /// The architecture as given, for messages.
+        var name: String {
+            switch architecture {
+            case .seedMLP: "seed-mlp"
+            case .mlp(let sizes): "mlp:" + sizes.map(String.init).joined(separator: ",")
+            }
         }
 
         func run() throws {
-            let target = device == "auto" ? Device.tryGPU() : Device(device)!
-            let model: Module
-            do { model = try Architecture.make(architecture) } catch let error as RuntimeError {
-                throw ValidationError(error.message)
-            }
+            let target = device.resolved
+            let model = try architecture.make()
             let paramsFile = try InputFile(params), inputFile = try InputFile(input)
             try isolation.preflight(paramsFile)
             try isolation.preflight(inputFile)
@@ -46,15 +47,10 @@ extension SheafCommand {
                 let result = try y.tensor()
                 if let output {
                     let format = InterchangeFormat.forExtension(of: output) ?? .npy
-                    let folder = FileManager.default.temporaryDirectory.path + "/sheaf-run-\(getpid())"
-                    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-                    defer { try? FileManager.default.removeItem(atPath: folder) }
-                    let staged = folder + "/y.sheaf"
-                    try result.save(to: staged)
                     var options = ExportOptions()
                     options.replace = true
-                    _ = try Exporter.export(try Interchange.open(path: staged), to: output, as: format, options: options)
-                    print("ran \(architecture) on \(target): input \(x.shape) -> output \(y.shape), written to \(output)")
+                    _ = try Exporter.export(StateDictSource(result, name: "the output"), to: output, as: format, options: options)
+                    print("ran \(name) on \(target): input \(x.shape) -> output \(y.shape), written to \(output)")
                 } else {
                     print(result)
                 }

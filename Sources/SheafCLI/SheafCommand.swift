@@ -19,8 +19,11 @@ struct SheafCommand: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let error as UnreadableInput {
+            report(error.error)
+            Foundation.exit(2)
         } catch let error as SheafError {
-            printError(error.description)
+            report(error)
             Foundation.exit(isUsageError(error) ? 2 : 1)
         } catch let error as CommandFailure {
             if !error.message.isEmpty { printError(error.message) }
@@ -38,9 +41,27 @@ struct SheafCommand: ParsableCommand {
 
     static func isUsageError(_ error: SheafError) -> Bool {
         error.code == .fileNotFound || error.code == .invalidArgument
-            || (error.code == .io && error.message.hasPrefix("cannot open"))
+    }
+
+    /// Prints `error`, then the flag that resolves it, where the library names a remedy.
+    static func report(_ error: SheafError) {
+        printError(error.description)
+        if let remedy = error.remedy { printWarning("hint: " + hint(for: remedy)) }
+    }
+
+    /// The command-line flag for each of the library's remedies.
+    static func hint(for remedy: SheafError.Remedy) -> String {
+        switch remedy {
+        case .widen: "pass --widen to store exact float32 values (lossless)"
+        case .untie: "pass --untie to write each tied key's own copy (same values, more bytes)"
+        case .replace: "pass --force to replace it (still atomically)"
+        case .rawLayout: "for raw bytes pass --from raw with --shape, --dtype and --byte-order"
+        }
     }
 }
+
+/// An input path that could not be opened as a regular file: a usage error (exit 2).
+struct UnreadableInput: Error { let error: SheafError }
 
 /// A failure whose message was already printed (or needs no more than this line).
 struct CommandFailure: Error { var message: String = "" }
@@ -84,4 +105,3 @@ func metadataJSON(_ metadata: Metadata) -> [String: Any] {
     }
 }
 
-extension InterchangeFormat: ExpressibleByArgument {}

@@ -11,15 +11,21 @@ extension SheafCommand {
 
         @Argument(help: "The files to check.") var files: [String]
         @Flag(help: "Print the result as JSON.") var json = false
-        @Flag(inversion: .prefixedNo, help: "Parse each file in a separate process with limits, so a crash or hang in libhdf5 on a hostile file is reported, not fatal.")
-        var isolate = true
+        @OptionGroup var isolation: IsolationOptions
+        var isolate: Bool { isolation.isolate }
 
-        static func isolatedVerify(_ path: String) -> [VerificationProblem] {
+        /// The problems of `path`, found by the isolated verifier; `unreadable`
+        /// when the path could not be opened as a regular file.
+        static func isolatedVerify(_ path: String) -> (problems: [VerificationProblem], unreadable: Bool) {
             let file: InputFile
             do { file = try InputFile(path) } catch {
-                return [VerificationProblem(key: nil, message: error.message, code: error.code)]
+                return ([VerificationProblem(key: nil, message: error.error.message, code: error.error.code)], true)
             }
-            switch Isolation.probe("verify", file) {
+            return (probe(file, path), false)
+        }
+
+        private static func probe(_ file: InputFile, _ path: String) -> [VerificationProblem] {
+            switch Isolation.probe(.verify, file) {
             case .failed(let reason):
                 return [VerificationProblem(key: nil, message: reason, code: .invalidFile)]
             case .finished(_, let output):
@@ -42,11 +48,11 @@ extension SheafCommand {
             var failed = false
             var unreadable = false
             for file in files {
-                var problems = isolate ? Self.isolatedVerify(file) : SheafFile.verify(path: file)
+                var (problems, unopened) = isolate ? Self.isolatedVerify(file) : (SheafFile.verify(path: file), false)
                 if problems.count == 1, problems[0].code == .notSheaf {
                     problems[0].message = "a valid HDF5 file, but not a Sheaf file (no sheaf_format attribute)"
                 }
-                if problems.contains(where: { $0.code == .fileNotFound }) { unreadable = true }
+                if unopened || problems.contains(where: { $0.code == .fileNotFound }) { unreadable = true }
                 failed = failed || !problems.isEmpty
                 if json {
                     results.append(["file": file, "ok": problems.isEmpty,

@@ -1,11 +1,9 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import CHDF5
 
 /// A typed attribute value, as h5py writes Python `str`, `int`, `float`, `bool`
 /// and 1-D arrays of them.
-public enum HDF5AttributeValue: Sendable, Equatable {
+package enum HDF5AttributeValue: Sendable, Equatable {
     case string(String)
     case int(Int64)
     case float(Double)
@@ -16,16 +14,23 @@ public enum HDF5AttributeValue: Sendable, Equatable {
     case bools([Bool])
 }
 
-/// Attribute access on any HDF5 object identifier.
-public enum HDF5Attributes {
+/// The attributes of one open group, dataset or file (from its `attributes`
+/// property). The identifier stays inside this module: other modules reach
+/// attributes only through these calls, each through the funnel.
+package struct HDF5Attributes {
     /// Caps the size of any one attribute this layer will read.
-    public static let maxAttributeBytes = 64 << 20
+    package static let maxAttributeBytes = 64 << 20
+    let object: hid_t
+    /// `file:/path` of the object, for messages.
+    package let path: String
+
+    init(object: hid_t, path: String) { self.object = object; self.path = path }
 
     /// Names of the attributes on `object`, in name order, read in one pass.
     /// - Throws: a refusal when the object has more than
     ///   ``HDF5ReadLimits/maxAttributes`` attributes.
     /// - Complexity: O(n) in the number of attributes.
-    public static func names(of object: hid_t, path: String) throws(HDF5Error) -> [String] {
+    package func names() throws(HDF5Error) -> [String] {
         let count = try HDF5Library.call("H5Oget_info", path) { chdf5_attribute_count(object) }
         guard count <= HDF5ReadLimits.maxAttributes else {
             throw .refused(.limit, path, "the object has \(count) attributes, over the limit of \(HDF5ReadLimits.maxAttributes)")
@@ -49,22 +54,22 @@ public enum HDF5Attributes {
         return collector.names
     }
 
-    public static func exists(_ name: String, on object: hid_t, path: String) throws(HDF5Error) -> Bool {
+    package func exists(_ name: String) throws(HDF5Error) -> Bool {
         try HDF5Library.call("H5Aexists", "\(path)@\(name)") { H5Aexists(object, name) } > 0
     }
 
     /// Writes (creates) attribute `name` on `object`.
-    public static func write(_ value: HDF5AttributeValue, name: String, on object: hid_t, path: String) throws(HDF5Error) {
+    package func write(_ value: HDF5AttributeValue, name: String) throws(HDF5Error) {
         let where_ = "\(path)@\(name)"
         switch value {
-        case .string(let s): try writeStrings([s], scalar: true, name, object, where_)
-        case .strings(let s): try writeStrings(s, scalar: false, name, object, where_)
-        case .int(let v): try writeNumbers([v], scalar: true, try .int(bits: 64, signed: true), name, object, where_)
-        case .ints(let v): try writeNumbers(v, scalar: false, try .int(bits: 64, signed: true), name, object, where_)
-        case .float(let v): try writeNumbers([v], scalar: true, try .float(bits: 64), name, object, where_)
-        case .floats(let v): try writeNumbers(v, scalar: false, try .float(bits: 64), name, object, where_)
-        case .bool(let v): try writeNumbers([Int8(v ? 1 : 0)], scalar: true, try .bool(), name, object, where_)
-        case .bools(let v): try writeNumbers(v.map { Int8($0 ? 1 : 0) }, scalar: false, try .bool(), name, object, where_)
+        case .string(let s): try Self.writeStrings([s], scalar: true, name, object, where_)
+        case .strings(let s): try Self.writeStrings(s, scalar: false, name, object, where_)
+        case .int(let v): try Self.writeNumbers([v], scalar: true, try .int(bits: 64, signed: true), name, object, where_)
+        case .ints(let v): try Self.writeNumbers(v, scalar: false, try .int(bits: 64, signed: true), name, object, where_)
+        case .float(let v): try Self.writeNumbers([v], scalar: true, try .float(bits: 64), name, object, where_)
+        case .floats(let v): try Self.writeNumbers(v, scalar: false, try .float(bits: 64), name, object, where_)
+        case .bool(let v): try Self.writeNumbers([Int8(v ? 1 : 0)], scalar: true, try .bool(), name, object, where_)
+        case .bools(let v): try Self.writeNumbers(v.map { Int8($0 ? 1 : 0) }, scalar: false, try .bool(), name, object, where_)
         }
     }
 
@@ -101,7 +106,7 @@ public enum HDF5Attributes {
 
     /// Reads attribute `name`; `nil` where its type or shape is not one of
     /// ``HDF5AttributeValue``'s (the caller decides whether that is an error).
-    public static func read(_ name: String, on object: hid_t, path: String) throws(HDF5Error) -> HDF5AttributeValue? {
+    package func read(_ name: String) throws(HDF5Error) -> HDF5AttributeValue? {
         let where_ = "\(path)@\(name)"
         let attribute = try HDF5Handle("H5Aopen", where_) { H5Aopen(object, name, chdf5_p_default()) }
         let space = HDF5Dataspace(handle: try HDF5Handle("H5Aget_space", where_) { H5Aget_space(attribute.rawValue) })
@@ -110,7 +115,7 @@ public enum HDF5Attributes {
         let count = scalar ? 1 : shape[0]
         let fileType = HDF5Datatype(handle: try HDF5Handle("H5Aget_type", where_) { H5Aget_type(attribute.rawValue) })
         let info = try fileType.describe()
-        guard count <= maxAttributeBytes / max(info.size, 1) else {
+        guard count <= Self.maxAttributeBytes / max(info.size, 1) else {
             throw HDF5Error(operation: "H5Aread", object: where_, message: "attribute holds \(count) values, over the limit")
         }
         let attributeID = attribute.rawValue
@@ -120,27 +125,27 @@ public enum HDF5Attributes {
                 throw .refused(.malformed, where_, "an integer of \(info.precision) significant bits at bit \(info.bitOffset) in \(info.size) bytes, which no conforming writer produces")
             }
             if !signed && info.size == 8 {
-                let raw: [UInt64] = try readNumbers(attributeID, try .int(bits: 64, signed: false), count, where_)
+                let raw: [UInt64] = try Self.readNumbers(attributeID, try .int(bits: 64, signed: false), count, where_)
                 guard raw.allSatisfy({ $0 <= UInt64(Int64.max) }) else { return nil }
                 let values = raw.map { Int64($0) }
                 return scalar ? .int(values[0]) : .ints(values)
             }
-            let values: [Int64] = try readNumbers(attributeID, try .int(bits: 64, signed: true), count, where_)
+            let values: [Int64] = try Self.readNumbers(attributeID, try .int(bits: 64, signed: true), count, where_)
             return scalar ? .int(values[0]) : .ints(values)
         case .float:
             guard info.isIEEEFloat else {
                 throw .refused(.malformed, where_, "a float whose type is not IEEE binary16, binary32 or binary64 (\(info.size) bytes, \(info.precision) significant bits)")
             }
-            let values: [Double] = try readNumbers(attributeID, try .float(bits: 64), count, where_)
+            let values: [Double] = try Self.readNumbers(attributeID, try .float(bits: 64), count, where_)
             return scalar ? .float(values[0]) : .floats(values)
         case .enumeration(let base, let members):
             guard case .integer = base.value.typeClass, members.count == 2,
                   members["FALSE"] == 0, members["TRUE"] == 1 else { return nil }
-            let values: [Int8] = try readNumbers(attributeID, try .bool(), count, where_)
+            let values: [Int8] = try Self.readNumbers(attributeID, try .bool(), count, where_)
             let bools = values.map { $0 != 0 }
             return scalar ? .bool(bools[0]) : .bools(bools)
         case .string(let variable):
-            let strings = try readStrings(attributeID, fileType.id, variable: variable, size: info.size,
+            let strings = try Self.readStrings(attributeID, fileType.id, variable: variable, size: info.size,
                                           space: space.id, count: count, where_)
             return scalar ? .string(strings[0]) : .strings(strings)
         default:

@@ -1,7 +1,7 @@
 import CHDF5
 
 /// How a dataset's raw data is laid out in the file.
-public enum HDF5Layout: Sendable, Equatable {
+package enum HDF5Layout: Sendable, Equatable {
     /// One block of raw data at `offset` (nil while no space is allocated).
     case contiguous
     /// Chunks of the given shape, optionally through shuffle and deflate filters.
@@ -12,23 +12,25 @@ public enum HDF5Layout: Sendable, Equatable {
 }
 
 /// Options for a dataset's storage when writing.
-public enum HDF5StorageRequest: Sendable, Equatable {
+package enum HDF5StorageRequest: Sendable, Equatable {
     case contiguous
     /// Chunked with the shuffle filter then deflate at `level` (0-9).
     case deflate(level: Int, chunk: [Int])
 }
 
 /// An open HDF5 dataset.
-public struct HDF5Dataset: ~Copyable {
-    public let handle: HDF5Handle
-    public var id: hid_t { handle.rawValue }
-    public var path: String { handle.object }
+package struct HDF5Dataset: ~Copyable {
+    package let handle: HDF5Handle
+    var id: hid_t { handle.rawValue }
+    /// This object's attributes.
+    package var attributes: HDF5Attributes { HDF5Attributes(object: id, path: path) }
+    package var path: String { handle.object }
 
     init(handle: consuming HDF5Handle) { self.handle = handle }
 
     /// Creates dataset `name` in `group` and writes `data` (which must hold the
     /// whole extent, in the type's byte layout).
-    public static func create(
+    package static func create(
         in group: borrowing HDF5Group, name: String, type: borrowing HDF5Datatype, shape: [Int],
         storage: HDF5StorageRequest, data: UnsafeRawBufferPointer
     ) throws(HDF5Error) -> HDF5Dataset {
@@ -66,20 +68,20 @@ public struct HDF5Dataset: ~Copyable {
     }
 
     /// The dataset's extent (`[]` for a scalar; `nil` for a null dataspace).
-    public func shape() throws(HDF5Error) -> [Int]? {
+    package func shape() throws(HDF5Error) -> [Int]? {
         let id = id
         let space = HDF5Dataspace(handle: try HDF5Handle("H5Dget_space", path) { H5Dget_space(id) })
         return try space.shape()
     }
 
     /// The dataset's type as stored in the file.
-    public func datatype() throws(HDF5Error) -> HDF5Datatype {
+    package func datatype() throws(HDF5Error) -> HDF5Datatype {
         let id = id
         return HDF5Datatype(handle: try HDF5Handle("H5Dget_type", path) { H5Dget_type(id) })
     }
 
     /// The layout and, for chunked data, the filter identifiers in pipeline order.
-    public func layout() throws(HDF5Error) -> (layout: HDF5Layout, filters: [Int32]) {
+    package func layout() throws(HDF5Error) -> (layout: HDF5Layout, filters: [Int32]) {
         let id = id
         let dcpl = HDF5PropertyList(handle: try HDF5Handle("H5Dget_create_plist", path) { H5Dget_create_plist(id) })
         let layout = try HDF5Library.call("H5Pget_layout", path) { H5Pget_layout(dcpl.id).rawValue }
@@ -105,20 +107,20 @@ public struct HDF5Dataset: ~Copyable {
 
     /// The file offset of contiguous raw data, or nil when none is allocated or
     /// the layout is not contiguous.
-    public func offset() throws(HDF5Error) -> UInt64? {
+    package func offset() throws(HDF5Error) -> UInt64? {
         let id = id
         let address = try HDF5Library.call("H5Dget_offset", path, failed: { _ in false }) { H5Dget_offset(id) }
         return address == chdf5_haddr_undef() ? nil : UInt64(address)
     }
 
     /// Bytes allocated in the file for the raw data.
-    public func storageSize() throws(HDF5Error) -> UInt64 {
+    package func storageSize() throws(HDF5Error) -> UInt64 {
         let id = id
         return UInt64(try HDF5Library.call("H5Dget_storage_size", path, failed: { _ in false }) { H5Dget_storage_size(id) })
     }
 
     /// The object's address: equal for two links to the same dataset.
-    public func objectAddress() throws(HDF5Error) -> UInt64 {
+    package func objectAddress() throws(HDF5Error) -> UInt64 {
         let id = id
         var address: UInt64 = 0
         try HDF5Library.call("H5Oget_info2", path) { chdf5_object_address(id, &address) }
@@ -130,7 +132,7 @@ public struct HDF5Dataset: ~Copyable {
     /// Checks first that the dataset's data is inside this file and that the
     /// read stays within ``HDF5ReadLimits``, and that `buffer` holds exactly the
     /// extent in `memoryType`.
-    public func read(into buffer: UnsafeMutableRawBufferPointer, as memoryType: borrowing HDF5Datatype) throws(HDF5Error) {
+    package func read(into buffer: UnsafeMutableRawBufferPointer, as memoryType: borrowing HDF5Datatype) throws(HDF5Error) {
         _ = try checkReadable()
         let id = id, typeID = memoryType.id
         let elements = try (shape() ?? [0]).reduce(1) { $0 * $1 }
@@ -145,5 +147,5 @@ public struct HDF5Dataset: ~Copyable {
         }
     }
 
-    public consuming func close() throws(HDF5Error) { try handle.close() }
+    package consuming func close() throws(HDF5Error) { try handle.close() }
 }

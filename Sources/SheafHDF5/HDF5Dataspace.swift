@@ -1,14 +1,14 @@
 import CHDF5
 
 /// An HDF5 dataspace: a scalar, or a simple N-d extent.
-public struct HDF5Dataspace: ~Copyable {
-    public let handle: HDF5Handle
-    public var id: hid_t { handle.rawValue }
+package struct HDF5Dataspace: ~Copyable {
+    package let handle: HDF5Handle
+    var id: hid_t { handle.rawValue }
 
     init(handle: consuming HDF5Handle) { self.handle = handle }
 
     /// A scalar dataspace when `shape` is empty, else a simple one with fixed dims.
-    public init(shape: [Int]) throws(HDF5Error) {
+    package init(shape: [Int]) throws(HDF5Error) {
         if shape.isEmpty {
             handle = try HDF5Handle("H5Screate", "dataspace") { H5Screate(H5S_SCALAR) }
         } else {
@@ -20,7 +20,7 @@ public struct HDF5Dataspace: ~Copyable {
     }
 
     /// The extent: `nil` for a null dataspace, `[]` for a scalar.
-    public func shape() throws(HDF5Error) -> [Int]? {
+    package func shape() throws(HDF5Error) -> [Int]? {
         let id = id
         let kind = try HDF5Library.call("H5Sget_simple_extent_type", handle.object) {
             H5Sget_simple_extent_type(id).rawValue
@@ -47,11 +47,11 @@ public struct HDF5Dataspace: ~Copyable {
 }
 
 /// An HDF5 property list the caller owns.
-public struct HDF5PropertyList: ~Copyable {
-    public let handle: HDF5Handle
-    public var id: hid_t { handle.rawValue }
+package struct HDF5PropertyList: ~Copyable {
+    package let handle: HDF5Handle
+    var id: hid_t { handle.rawValue }
 
-    public init(_ cls: hid_t, _ what: String) throws(HDF5Error) {
+    package init(_ cls: hid_t, _ what: String) throws(HDF5Error) {
         handle = try HDF5Handle("H5Pcreate", what) { H5Pcreate(cls) }
     }
 

@@ -1,9 +1,9 @@
 import CHDF5
 
 /// An HDF5 datatype the caller owns.
-public struct HDF5Datatype: ~Copyable {
-    public let handle: HDF5Handle
-    public var id: hid_t { handle.rawValue }
+package struct HDF5Datatype: ~Copyable {
+    package let handle: HDF5Handle
+    var id: hid_t { handle.rawValue }
 
     init(handle: consuming HDF5Handle) { self.handle = handle }
 
@@ -12,7 +12,7 @@ public struct HDF5Datatype: ~Copyable {
         HDF5Datatype(handle: try HDF5Handle("H5Tcopy", name) { H5Tcopy(predefined) })
     }
 
-    public static func int(bits: Int, signed: Bool) throws(HDF5Error) -> HDF5Datatype {
+    package static func int(bits: Int, signed: Bool) throws(HDF5Error) -> HDF5Datatype {
         let id: hid_t
         switch (bits, signed) {
         case (8, true): id = chdf5_t_std_i8le()
@@ -27,7 +27,7 @@ public struct HDF5Datatype: ~Copyable {
         return try copy(id, "\(signed ? "int" : "uint")\(bits) type")
     }
 
-    public static func float(bits: Int) throws(HDF5Error) -> HDF5Datatype {
+    package static func float(bits: Int) throws(HDF5Error) -> HDF5Datatype {
         switch bits {
         case 16: return HDF5Datatype(handle: try HDF5Handle("H5Tcopy", "float16 type") { chdf5_create_float16_type() })
         case 32: return try copy(chdf5_t_ieee_f32le(), "float32 type")
@@ -35,30 +35,30 @@ public struct HDF5Datatype: ~Copyable {
         }
     }
 
-    public static func bool() throws(HDF5Error) -> HDF5Datatype {
+    package static func bool() throws(HDF5Error) -> HDF5Datatype {
         HDF5Datatype(handle: try HDF5Handle("H5Tenum_create", "bool type") { chdf5_create_bool_type() })
     }
 
-    public static func complex(bits: Int) throws(HDF5Error) -> HDF5Datatype {
+    package static func complex(bits: Int) throws(HDF5Error) -> HDF5Datatype {
         HDF5Datatype(handle: try HDF5Handle("H5Tcreate", "complex\(bits) type") {
             chdf5_create_complex_type(Int32(bits))
         })
     }
 
-    public static func utf8String() throws(HDF5Error) -> HDF5Datatype {
+    package static func utf8String() throws(HDF5Error) -> HDF5Datatype {
         HDF5Datatype(handle: try HDF5Handle("H5Tcopy", "string type") { chdf5_create_vlen_utf8_type() })
     }
 
     /// A structural description of this type, for matching against what a file
     /// declares.
-    public func describe() throws(HDF5Error) -> HDF5TypeInfo {
+    package func describe() throws(HDF5Error) -> HDF5TypeInfo {
         try HDF5TypeInfo(id: id, object: handle.object, depth: 0)
     }
 }
 
 /// What an HDF5 datatype is, read field by field.
-public struct HDF5TypeInfo: Sendable, Equatable {
-    public enum Class: Sendable, Equatable {
+package struct HDF5TypeInfo: Sendable, Equatable {
+    package enum Class: Sendable, Equatable {
         case integer(signed: Bool)
         case float(signPosition: Int, exponentPosition: Int, exponentSize: Int,
                    mantissaPosition: Int, mantissaSize: Int, exponentBias: Int)
@@ -67,16 +67,16 @@ public struct HDF5TypeInfo: Sendable, Equatable {
         case compound(members: [Member])
         case other(Int32)
     }
-    public struct Member: Sendable, Equatable {
-        public var name: String
-        public var offset: Int
-        public var type: HDF5TypeInfo
+    package struct Member: Sendable, Equatable {
+        package var name: String
+        package var offset: Int
+        package var type: HDF5TypeInfo
     }
-    public enum ByteOrder: Sendable, Equatable { case little, big, none }
+    package enum ByteOrder: Sendable, Equatable { case little, big, none }
 
-    public var typeClass: Class
-    public var size: Int
-    public var order: ByteOrder
+    package var typeClass: Class
+    package var size: Int
+    package var order: ByteOrder
     /// Significant bits, and the offset of the first one (integers and floats).
     package var precision: Int
     package var bitOffset: Int
@@ -179,10 +179,10 @@ public struct HDF5TypeInfo: Sendable, Equatable {
 }
 
 /// Boxes a type description so enumerations can refer to their base type.
-public final class HDF5TypeInfoBox: Sendable, Equatable {
-    public let value: HDF5TypeInfo
+package final class HDF5TypeInfoBox: Sendable, Equatable {
+    package let value: HDF5TypeInfo
     init(_ value: HDF5TypeInfo) { self.value = value }
-    public static func == (a: HDF5TypeInfoBox, b: HDF5TypeInfoBox) -> Bool { a.value == b.value }
+    package static func == (a: HDF5TypeInfoBox, b: HDF5TypeInfoBox) -> Bool { a.value == b.value }
 }
 
 private func memberName(_ id: hid_t, _ index: UInt32, _ object: String) throws(HDF5Error) -> String {

@@ -1,7 +1,7 @@
 /// An error reported by libhdf5: the C function that failed, the object it was
 /// working on, and HDF5's own error-stack text; or a refusal by this layer's
 /// read policy (``Refusal``) before libhdf5 was asked to do the unsafe thing.
-public struct HDF5Error: Error, Sendable, CustomStringConvertible, Equatable {
+package struct HDF5Error: Error, Sendable, CustomStringConvertible, Equatable {
     /// Why this layer refused an object, independent of libhdf5's own errors.
     package enum Refusal: Sendable, Equatable {
         /// The object's data or the link's target lies outside the file being
@@ -15,15 +15,15 @@ public struct HDF5Error: Error, Sendable, CustomStringConvertible, Equatable {
     }
 
     /// The HDF5 C function that failed, for example `H5Dopen2`.
-    public var operation: String
+    package var operation: String
     /// The file or object path the call was about.
-    public var object: String
+    package var object: String
     /// HDF5's error stack, innermost first, as one line; for a refusal, the reason.
-    public var message: String
+    package var message: String
     /// Set when this layer refused the object rather than libhdf5 failing.
     package var refusal: Refusal?
 
-    public init(operation: String, object: String, message: String) {
+    package init(operation: String, object: String, message: String) {
         self.init(operation: operation, object: object, message: message, refusal: nil)
     }
 
@@ -48,7 +48,7 @@ public struct HDF5Error: Error, Sendable, CustomStringConvertible, Equatable {
         return HDF5Error(operation: "policy", object: inside, message: message, refusal: refusal)
     }
 
-    public var description: String {
+    package var description: String {
         if refusal != nil { return "\(object): \(message)" }
         let detail = message.isEmpty ? "failed" : message
         return "\(operation) on '\(object)': \(detail)"

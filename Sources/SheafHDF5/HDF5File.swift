@@ -2,15 +2,15 @@ import CHDF5
 
 /// An open HDF5 file. Closing it (explicitly or at end of scope) closes every
 /// object still open in it (`H5F_CLOSE_STRONG`).
-public struct HDF5File: ~Copyable {
-    public let handle: HDF5Handle
-    public var id: hid_t { handle.rawValue }
-    public var path: String { handle.object }
+package struct HDF5File: ~Copyable {
+    package let handle: HDF5Handle
+    var id: hid_t { handle.rawValue }
+    package var path: String { handle.object }
 
     /// Creates (truncating) a file whose allocations of at least `alignment`
     /// bytes' threshold start at multiples of `alignment`, with object
     /// modification times off so the bytes depend only on the content.
-    public static func create(path: String, alignment: Int) throws(HDF5Error) -> HDF5File {
+    package static func create(path: String, alignment: Int) throws(HDF5Error) -> HDF5File {
         let fapl = try fileAccess(path)
         try HDF5Library.call("H5Pset_alignment", path) { H5Pset_alignment(fapl.id, 1, hsize_t(alignment)) }
         // Raw data of small datasets would otherwise be packed into shared blocks,
@@ -25,7 +25,7 @@ public struct HDF5File: ~Copyable {
     }
 
     /// Opens an existing file read-only.
-    public static func open(path: String) throws(HDF5Error) -> HDF5File {
+    package static func open(path: String) throws(HDF5Error) -> HDF5File {
         let fapl = try fileAccess(path)
         let handle = try HDF5Handle("H5Fopen", path) { H5Fopen(path, chdf5_f_acc_rdonly(), fapl.id) }
         return HDF5File(handle: handle)
@@ -46,15 +46,15 @@ public struct HDF5File: ~Copyable {
     }
 
     /// The root group, `/`.
-    public func root() throws(HDF5Error) -> HDF5Group {
+    package func root() throws(HDF5Error) -> HDF5Group {
         let id = id
         return HDF5Group(handle: try HDF5Handle("H5Gopen2", "\(path):/") { H5Gopen2(id, "/", chdf5_p_default()) })
     }
 
-    public func flush() throws(HDF5Error) {
+    package func flush() throws(HDF5Error) {
         let id = id
         try HDF5Library.call("H5Fflush", path) { H5Fflush(id, H5F_SCOPE_LOCAL) }
     }
 
-    public consuming func close() throws(HDF5Error) { try handle.close() }
+    package consuming func close() throws(HDF5Error) { try handle.close() }
 }

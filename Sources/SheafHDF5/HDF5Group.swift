@@ -1,20 +1,22 @@
 import CHDF5
 
 /// An open HDF5 group.
-public struct HDF5Group: ~Copyable {
-    public let handle: HDF5Handle
-    public var id: hid_t { handle.rawValue }
+package struct HDF5Group: ~Copyable {
+    package let handle: HDF5Handle
+    var id: hid_t { handle.rawValue }
+    /// This object's attributes.
+    package var attributes: HDF5Attributes { HDF5Attributes(object: id, path: path) }
     /// `file:/path`, for messages.
-    public var path: String { handle.object }
+    package var path: String { handle.object }
 
     init(handle: consuming HDF5Handle) { self.handle = handle }
 
     /// What a link in a group points at.
-    public enum LinkTarget: Sendable, Equatable {
+    package enum LinkTarget: Sendable, Equatable {
         case group, dataset, namedDatatype, softLink, externalLink, other
     }
 
-    public func createGroup(_ name: String) throws(HDF5Error) -> HDF5Group {
+    package func createGroup(_ name: String) throws(HDF5Error) -> HDF5Group {
         let gcpl = try HDF5PropertyList(chdf5_p_group_create(), path)
         try HDF5Library.call("H5Pset_obj_track_times", path) { H5Pset_obj_track_times(gcpl.id, false) }
         let id = id
@@ -25,7 +27,7 @@ public struct HDF5Group: ~Copyable {
 
     /// Opens the group at `name` (a path relative to this one), following hard
     /// links only.
-    public func openGroup(_ name: String) throws(HDF5Error) -> HDF5Group {
+    package func openGroup(_ name: String) throws(HDF5Error) -> HDF5Group {
         try checkHardLinks(along: name)
         let id = id
         return HDF5Group(handle: try HDF5Handle("H5Gopen2", "\(path)/\(name)") { H5Gopen2(id, name, chdf5_p_default()) })
@@ -34,7 +36,7 @@ public struct HDF5Group: ~Copyable {
     /// Opens the dataset at `name` (a path relative to this group), following
     /// hard links only, and refuses it before any other call when its data is
     /// not stored inside this file (external storage, a virtual dataset).
-    public func openDataset(_ name: String) throws(HDF5Error) -> HDF5Dataset {
+    package func openDataset(_ name: String) throws(HDF5Error) -> HDF5Dataset {
         try checkHardLinks(along: name)
         let id = id
         let dataset = HDF5Dataset(handle: try HDF5Handle("H5Dopen2", "\(path)/\(name)") { H5Dopen2(id, name, chdf5_p_default()) })
@@ -53,7 +55,7 @@ public struct HDF5Group: ~Copyable {
     }
 
     /// Whether a link called `name` exists here.
-    public func contains(_ name: String) throws(HDF5Error) -> Bool {
+    package func contains(_ name: String) throws(HDF5Error) -> Bool {
         let id = id
         return try HDF5Library.call("H5Lexists", "\(path)/\(name)") { H5Lexists(id, name, chdf5_p_default()) } > 0
     }
@@ -65,7 +67,7 @@ public struct HDF5Group: ~Copyable {
     }
 
     /// Adds a second name for the object at `target` (a path relative to this group).
-    public func createHardLink(to target: String, named name: String) throws(HDF5Error) {
+    package func createHardLink(to target: String, named name: String) throws(HDF5Error) {
         let id = id
         try HDF5Library.call("H5Lcreate_hard", "\(path)/\(name)") {
             H5Lcreate_hard(id, target, id, name, chdf5_p_default(), chdf5_p_default())
@@ -117,7 +119,7 @@ public struct HDF5Group: ~Copyable {
     }
 
     /// What the link `name` points at, without following soft or external links.
-    public func linkTarget(_ name: String) throws(HDF5Error) -> LinkTarget {
+    package func linkTarget(_ name: String) throws(HDF5Error) -> LinkTarget {
         if let slash = name.lastIndex(of: "/") { try checkHardLinks(along: String(name[..<slash])) }
         let id = id
         var link = H5L_info_t()
@@ -146,5 +148,5 @@ public struct HDF5Group: ~Copyable {
         return address
     }
 
-    public consuming func close() throws(HDF5Error) { try handle.close() }
+    package consuming func close() throws(HDF5Error) { try handle.close() }
 }

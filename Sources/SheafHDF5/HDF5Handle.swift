@@ -4,18 +4,19 @@ import CHDF5
 ///
 /// Every wrapper type holds one of these; the identifier is closed when the owner
 /// is consumed with `close()` (which reports failures) or goes out of scope.
-public struct HDF5Handle: ~Copyable {
-    /// The raw identifier, for calls this layer does not wrap.
-    public private(set) var rawValue: hid_t
+package struct HDF5Handle: ~Copyable {
+    /// The raw identifier: internal, so no module outside this one can pass it
+    /// to libhdf5 around the funnel.
+    private(set) var rawValue: hid_t
     /// What the identifier names, for error messages.
-    public let object: String
+    package let object: String
 
-    public init(_ operation: String, _ object: String, _ open: () -> hid_t) throws(HDF5Error) {
+    package init(_ operation: String, _ object: String, _ open: () -> hid_t) throws(HDF5Error) {
         self.rawValue = try HDF5Library.call(operation, object, open)
         self.object = object
     }
 
-    public consuming func close() throws(HDF5Error) {
+    package consuming func close() throws(HDF5Error) {
         let id = rawValue
         rawValue = -1
         try HDF5Library.call("H5Idec_ref", object) { H5Idec_ref(id) }

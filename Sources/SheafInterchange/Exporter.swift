@@ -1,4 +1,3 @@
-import Foundation
 import Sheaf
 
 /// Options for writing a file in another format.
@@ -27,189 +26,74 @@ public struct ExportReport: Sendable {
 }
 
 /// Writes the tensors of a ``TensorSource`` to a file of another format, one
-/// tensor at a time, atomically.
+/// tensor at a time, atomically, through the format's ``TensorSink``.
 public enum Exporter {
+    /// The sink for each writable format.
+    static func sink(for format: InterchangeFormat) -> (any TensorSink)? {
+        switch format {
+        case .sheaf: SheafSink()
+        case .npy: NpySink()
+        case .npz: NpzSink()
+        case .safetensors: SafetensorsSink()
+        case .raw: RawSink()
+        case .hdf5, .torch: nil
+        }
+    }
+
     /// Converts `source` into `path` as `format`.
     /// - Parameter progress: called after each tensor with (done, total) bytes.
     /// - Throws: ``SheafError`` (`unsupported`) when the target cannot hold
-    ///   something without changing it; the message names the flag that converts
-    ///   losslessly, where there is one. Nothing is left under `path` on error.
+    ///   something without changing it; ``SheafError/remedy`` names the option
+    ///   that converts losslessly, where there is one. Nothing is left under
+    ///   `path` on error.
     public static func export(_ source: any TensorSource, to path: String, as format: InterchangeFormat,
                               options: ExportOptions = ExportOptions(),
                               progress: ((Int, Int) -> Void)? = nil) throws(SheafError) -> ExportReport {
+        guard let sink = sink(for: format) else {
+            throw SheafError(.unsupported, file: path, format == .hdf5
+                ? "plain HDF5 output is Sheaf: write InterchangeFormat.sheaf (the .sheaf or .h5 extension)"
+                : "writing PyTorch checkpoints is not supported (it would need pickle); write .safetensors or .sheaf, which PyTorch users can load")
+        }
+        let entries = source.entries
         var report = ExportReport(format: format)
         report.notes = source.notes
-        report.tensors = source.entries.count
-        report.tied = source.entries.filter { $0.tiedTo != nil }.count
-        let entries = source.entries
+        report.tensors = entries.count
+        report.tied = entries.filter { $0.tiedTo != nil }.count
         let total = entries.reduce(0) { $0 + $1.byteCount }
         var done = 0
-        let widened: Set<DType> = [.bfloat16, .float8_e4m3fn, .float8_e5m2]
-        func refuse(_ message: String, key: String? = nil) -> SheafError {
-            SheafError(.unsupported, file: path, key: key, message)
+        var positions: [String: Int] = [:]
+        for (index, entry) in entries.enumerated() where positions[entry.key] == nil { positions[entry.key] = index }
+
+        // Checks that hold for every sink, before anything is written.
+        if !sink.keepsTies, !options.untie, let entry = entries.first(where: { $0.tiedTo != nil }) {
+            throw SheafError(.unsupported, file: path, key: entry.key,
+                             "\(format) cannot tie tensors; '\(entry.key)' is tied to '\(entry.tiedTo ?? "")'. Set untie to write each key's own copy (same values, more bytes), or write .sheaf, which keeps ties",
+                             remedy: .untie)
         }
-        // Check what the target cannot hold before writing anything.
-        if format == .npz || format == .safetensors, !options.untie, let entry = entries.first(where: { $0.tiedTo != nil }) {
-            throw refuse("\(format) cannot tie tensors; '\(entry.key)' is tied to '\(entry.tiedTo ?? "")'. Pass --untie to write each key's own copy (same values, more bytes), or write .sheaf, which keeps ties", key: entry.key)
-        }
-        switch format {
-        case .npy, .raw:
-            guard entries.count == 1 else {
-                throw refuse("\(format) holds exactly one tensor; the input has \(entries.count). Write .npz, .safetensors or .sheaf instead")
-            }
-        default: break
-        }
-        if format == .npy || format == .npz {
-            for entry in entries where widened.contains(entry.dtype) && !options.widen {
-                throw refuse("NumPy has no \(entry.dtype) dtype. Pass --widen to store exact float32 values (lossless), or write .sheaf or .safetensors, which keep \(entry.dtype)", key: entry.key)
-            }
-            for entry in entries where format == .npz {
-                try checkMemberName(entry.key, file: path)
-            }
-        }
-        if format == .safetensors {
-            for entry in entries where SafetensorsFormat.name(of: entry.dtype) == nil {
-                throw refuse("safetensors has no \(entry.dtype) dtype; write .sheaf, .npy or .npz, which keep it", key: entry.key)
-            }
-        }
-        if !source.metadata.isEmpty && [.npy, .npz, .raw].contains(format) {
-            report.notes.append("\(format) has no place for metadata: \(source.metadata.count) metadata values (\(source.metadata.keys.sorted().joined(separator: ", "))) are not written")
+        if !options.widen, let entry = entries.first(where: { sink.widened.contains($0.dtype) }) {
+            throw SheafError(.unsupported, file: path, key: entry.key,
+                             "NumPy has no \(entry.dtype) dtype. Set widen to store exact float32 values (lossless), or write .sheaf or .safetensors, which keep \(entry.dtype)",
+                             remedy: .widen)
         }
 
         func load(_ index: Int) throws(SheafError) -> Tensor {
-            var tensor = try source.tensor(at: index)
-            if (format == .npy || format == .npz) && widened.contains(tensor.dtype) {
-                tensor = try tensor.converted(to: .float32)
+            // A sink that cannot tie gets the owner's tensor for a tied key.
+            var position = index
+            if !sink.keepsTies, let owner = entries[index].tiedTo, let ownerIndex = positions[owner] { position = ownerIndex }
+            var tensor = try source.tensor(at: position)
+            guard tensor.dtype == entries[index].dtype, tensor.shape == entries[index].shape else {
+                throw SheafError(.invalidFile, file: source.path, key: entries[index].key,
+                                 "tensor is \(tensor.dtype) \(tensor.shape), its entry says \(entries[index].dtype) \(entries[index].shape)")
             }
+            if sink.widened.contains(tensor.dtype) { tensor = try tensor.converted(to: .float32) }
             done += entries[index].byteCount
             report.bytes += tensor.byteCount
             progress?(done, total)
             return tensor
         }
-
-        switch format {
-        case .sheaf:
-            try SheafWriter.write(kind: source.kind, keys: entries.map(\.key), tiedTo: entries.map(\.tiedTo),
-                                  metadata: source.metadata, to: path, options: options.save, replace: options.replace,
-                                  tensor: load)
-        case .hdf5:
-            throw refuse("plain HDF5 output is Sheaf: use the .sheaf or .h5 extension (or --to sheaf)")
-        case .torch:
-            throw refuse("writing PyTorch checkpoints is not supported (it would need pickle); write .safetensors or .sheaf, which PyTorch users can load")
-        case .npy:
-            try atomic(path, options) { (writer: FileWriter) throws(SheafError) in
-                let tensor = try load(0)
-                try writer.write(try NumPyFormat.header(dtype: tensor.dtype, shape: tensor.shape))
-                try writer.write(tensor)
-            }
-        case .raw:
-            let sidecar = path + ".json"
-            var description = ""
-            try atomic(path, options) { (writer: FileWriter) throws(SheafError) in
-                let tensor = try load(0)
-                try writer.write(tensor)
-                description = "{\"dtype\": \"\(tensor.dtype)\", \"shape\": \(tensor.shape), \"byte_order\": \"little\"}\n"
-                report.notes.append("raw \(tensor.dtype) \(tensor.shape), little-endian; layout written to \(sidecar)")
-            }
-            try atomic(sidecar, options) { (writer: FileWriter) throws(SheafError) in try writer.write(Array(description.utf8)) }
-        case .npz:
-            try atomic(path, options) { (writer: FileWriter) throws(SheafError) in
-                let zip = ZipWriter(file: writer)
-                for index in entries.indices {
-                    let tensor: Tensor
-                    if let owner = entries[index].tiedTo, let ownerIndex = entries.firstIndex(where: { $0.key == owner }) {
-                        tensor = try load(ownerIndex)
-                    } else {
-                        tensor = try load(index)
-                    }
-                    let header = try NumPyFormat.header(dtype: tensor.dtype, shape: tensor.shape)
-                    try header.withUnsafeBytes { h in
-                        tensor.withUnsafeBytes { d in
-                            Result { () throws(SheafError) in try zip.add(name: entries[index].key + ".npy", parts: [h, d]) }
-                        }
-                    }.get()
-                }
-                try zip.finish()
-            }
-        case .safetensors:
-            var metadata: [String: String] = [:]
-            for (name, value) in source.metadata {
-                if case .string(let text) = value { metadata[name] = text } else {
-                    metadata[name] = "\(value)"
-                    report.notes.append("safetensors metadata holds strings: \(name) (\(value.typeName)) written as \"\(value)\"")
-                }
-            }
-            var header = "{"
-            var items: [String] = []
-            if !metadata.isEmpty {
-                items.append("\"__metadata__\":{" + metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }.joined(separator: ",") + "}")
-            }
-            var offset = 0
-            for entry in entries {
-                let name = SafetensorsFormat.name(of: entry.dtype)!
-                items.append("\(jsonString(entry.key)):{\"dtype\":\"\(name)\",\"shape\":\(entry.shape),\"data_offsets\":[\(offset),\(offset + entry.byteCount)]}")
-                offset += entry.byteCount
-            }
-            header += items.joined(separator: ",") + "}"
-            var headerBytes = Array(header.utf8)
-            while (8 + headerBytes.count) % 8 != 0 { headerBytes.append(0x20) }
-            var length = ByteBuilder()
-            length.u64(headerBytes.count)
-            try atomic(path, options) { (writer: FileWriter) throws(SheafError) in
-                try writer.write(length.bytes + headerBytes)
-                for index in entries.indices {
-                    if let owner = entries[index].tiedTo, let ownerIndex = entries.firstIndex(where: { $0.key == owner }) {
-                        try writer.write(try load(ownerIndex))
-                    } else {
-                        let tensor = try load(index)
-                        guard tensor.dtype == entries[index].dtype, tensor.shape == entries[index].shape else {
-                            throw SheafError(.invalidFile, file: source.path, key: entries[index].key, "tensor differs from its index entry")
-                        }
-                        try writer.write(tensor)
-                    }
-                }
-            }
-        }
+        let plan = ExportPlan(kind: source.kind, entries: entries, metadata: source.metadata, options: options, tensor: load)
+        report.notes += try sink.check(plan, path: path)
+        report.notes += try sink.write(plan, to: path)
         return report
-    }
-
-    /// Keys become zip member names: refuse names an unzip tool would place
-    /// outside the target folder.
-    static func checkMemberName(_ key: String, file: String) throws(SheafError) {
-        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
-        if key.hasPrefix("/") || parts.contains("..") || key.utf8.contains(0) || key.contains("\\") {
-            throw SheafError(.invalidKey, file: file, key: key,
-                             "key would be an unsafe zip member name (absolute, '..', backslash or NUL); rename it or write .sheaf or .safetensors")
-        }
-    }
-
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
-    }
-
-    /// Writes through a FileWriter on a temporary file, published atomically.
-    static func atomic(_ path: String, _ options: ExportOptions, _ body: (FileWriter) throws(SheafError) -> Void) throws(SheafError) {
-        do {
-            try AtomicFile.write(to: path, replace: options.replace) { temporary in
-                let writer = try FileWriter(path: temporary)
-                try body(writer)
-            }
-        } catch let error as SheafError {
-            throw error.with(file: path)
-        } catch {
-            throw SheafError(.io, file: path, "\(error)")
-        }
     }
 }

@@ -1,37 +1,5 @@
 import Sheaf
 
-/// The file formats `sheaf convert` reads and writes.
-public enum InterchangeFormat: String, Sendable, CaseIterable, CustomStringConvertible {
-    case sheaf
-    /// Any HDF5 file (h5py, Keras): numeric datasets, group path joined with `.`.
-    case hdf5
-    case npy
-    case npz
-    case safetensors
-    /// A PyTorch checkpoint written by `torch.save` (zip format, PyTorch 1.6+).
-    case torch
-    /// Raw little- or big-endian bytes of one tensor; shape and dtype given by the caller.
-    case raw
-
-    public var description: String { rawValue }
-
-    /// The format an output path's extension implies, if any.
-    public static func forExtension(of path: String) -> InterchangeFormat? {
-        let name = path.split(separator: "/").last.map(String.init) ?? path
-        guard let dot = name.lastIndex(of: ".") else { return nil }
-        switch name[name.index(after: dot)...].lowercased() {
-        case "sheaf": return .sheaf
-        case "h5", "hdf5": return .sheaf
-        case "npy": return .npy
-        case "npz": return .npz
-        case "safetensors": return .safetensors
-        case "bin", "raw": return .raw
-        case "pt", "pth", "params", "ckpt": return .torch
-        default: return nil
-        }
-    }
-}
-
 /// One tensor of a ``TensorSource``, described without reading it.
 public struct SourceEntry: Sendable, Equatable {
     public var key: String
@@ -69,10 +37,20 @@ public protocol TensorSource: AnyObject {
     var notes: [String] { get }
     /// Reads the tensor of `entries[index]`.
     func tensor(at index: Int) throws(SheafError) -> Tensor
+    /// The version of the format the file declares, where it declares one (Sheaf: `"1.0"`).
+    var formatVersion: String? { get }
+    /// Each key's checksum as `ALGORITHM:HEX`, where the format records them.
+    var checksums: [String: String] { get }
+    /// Checks the file against every rule of its format, checksums included,
+    /// where the format defines such a check (Sheaf); nil otherwise.
+    func verify() -> [VerificationProblem]?
 }
 
 extension TensorSource {
     public var notes: [String] { [] }
+    public var formatVersion: String? { nil }
+    public var checksums: [String: String] { [:] }
+    public func verify() -> [VerificationProblem]? { nil }
 
     /// Reads every tensor into a state dict; tied keys share storage.
     /// - Complexity: O(total bytes) time and memory.

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import Synchronization
 
 /// A failure in the CUDA driver or cuBLAS, or in loading them.

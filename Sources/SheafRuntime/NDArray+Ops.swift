@@ -38,17 +38,11 @@ struct UncheckedSendable<T>: @unchecked Sendable {
 
 enum ProcessInfoCores {
     static let count: Int = {
-        #if canImport(Glibc)
-        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        #else
-        return 2
-        #endif
+        max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }()
 }
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 public enum BinaryOperation: Sendable {
     case add, subtract, multiply, divide

@@ -29,6 +29,7 @@ public final class NDArray: @unchecked Sendable, CustomStringConvertible {
 
     /// The host tensor's values on the CPU (no copy).
     public init(_ tensor: Tensor) {
+        BufferPool.enable()  // the runtime reuses freed buffers across operations
         shape = tensor.shape
         dtype = tensor.dtype
         device = .cpu
@@ -82,7 +83,7 @@ public final class NDArray: @unchecked Sendable, CustomStringConvertible {
 
     /// Times `count` launches of cuBLAS SGEMM alone for row-major `[m, k] · [k, n]`
     /// on `device` (the reference the runtime's GEMM is compared with), in ms per call.
-    public static func referenceSGEMMMilliseconds(m: Int, n: Int, k: Int, count: Int, on device: Device) throws -> Double {
+    package static func referenceSGEMMMilliseconds(m: Int, n: Int, k: Int, count: Int, on device: Device) throws -> Double {
         let a = try NDArray.zeros([m, k], on: device), b = try NDArray.zeros([k, n], on: device)
         let c = try NDArray.zeros([m, n], on: device)
         func run() throws {

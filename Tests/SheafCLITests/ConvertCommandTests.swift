@@ -76,7 +76,7 @@ struct ConvertCommandTests {
                 pairs += [middle, st]
             }
         }
-        let result = try run(python, [repositoryRoot + "/Tests/Python/check_roundtrip.py"] + pairs)
+        let result = try runProcess(python, [repositoryRoot + "/Tests/Python/check_roundtrip.py"] + pairs)
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains(" 0 failed"))
     }

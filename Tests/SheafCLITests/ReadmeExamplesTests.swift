@@ -26,9 +26,9 @@ struct ReadmeExamplesTests {
         try Self.blocks[index].write(toFile: source, atomically: true, encoding: .utf8)
         var arguments = ["swiftc", "-typecheck", "-swift-version", "6", "-I", productsDirectory + "/Modules"]
         for module in ["CHDF5", "CXXHash", "CZlib", "COpenBLAS"] { arguments += ["-I", repositoryRoot + "/Sources/" + module] }
-        let flags = try run("/usr/bin/env", ["pkg-config", "--cflags", "hdf5"]).stdout
+        let flags = try runProcess("/usr/bin/env", ["pkg-config", "--cflags", "hdf5"]).stdout
         for flag in flags.split(whereSeparator: \.isWhitespace) { arguments += ["-Xcc", String(flag)] }
-        let result = try run("/usr/bin/env", arguments + [source])
+        let result = try runProcess("/usr/bin/env", arguments + [source])
         #expect(result.status == 0, "block \(index + 1):\n\(result.stderr)")
         let warnings = result.stderr.split(separator: "\n").filter { $0.contains("warning:") }
         if index == 2 {

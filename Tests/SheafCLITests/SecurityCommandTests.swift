@@ -14,7 +14,7 @@ struct SecurityCommandTests {
         let input = fixturePath("security/" + record.path)
         for isolation in [[], ["--no-isolate"]] {
             let folder = try TemporaryFolder()
-            var runs: [(String, Run)] = []
+            var runs: [(String, ProcessResult)] = []
             for output in ["out.npz", "out.sheaf", "out.safetensors"] {
                 runs.append(("convert to \(output)", try sheaf(["convert", input, folder.file(output)] + isolation)))
             }
@@ -115,10 +115,6 @@ struct InterruptionTests {
     }
 }
 
-/// Runs the real `sheaf` binary with an argument list.
-func sheaf(_ arguments: [String], in folder: String? = nil) throws -> Run {
-    try run(productsDirectory + "/sheaf", arguments, in: folder)
-}
 
 @Suite("Seeded mutations of the object headers of outside-pointing files")
 struct HeaderMutationTests {

@@ -3,13 +3,8 @@ import Testing
 import Sheaf
 import SheafInterchange
 @testable import SheafRuntime
+import SheafTestSupport
 
-let repositoryRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.path
-}()
-func fixturePath(_ relative: String) -> String { repositoryRoot + "/Fixtures/" + relative }
 
 // The seed chapter's layers, written as a user would write them.
 
@@ -43,15 +38,6 @@ final class MLP: Module, @unchecked Sendable {
     }
 }
 
-final class TemporaryFolder: @unchecked Sendable {
-    let path: String
-    init() throws {
-        path = FileManager.default.temporaryDirectory.path + "/sheaf-rt-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    func file(_ name: String) -> String { path + "/" + name }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
 
 @Suite("The seed chapter in Swift: custom layers, parameters, save and load")
 struct SeedChapterTests {

@@ -121,6 +121,7 @@ struct CrashSafetyTests {
     }
 
     func runSoak(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        try runProcess(soakBinary, arguments)
+        let result = try runProcess(soakBinary, arguments)
+        return (result.status, result.stdout + result.stderr)
     }
 }

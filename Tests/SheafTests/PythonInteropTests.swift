@@ -2,27 +2,7 @@ import Foundation
 import Testing
 @testable import Sheaf
 
-/// The Python of the test virtual environment (made by scripts/test.sh), if any.
-let testPython: String? = {
-    let candidates = [ProcessInfo.processInfo.environment["SHEAF_TEST_PYTHON"], repositoryRoot + "/.venv/bin/python"]
-    return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
-}()
 
-/// In CI the environment must be there; elsewhere the tests that need it are skipped.
-let pythonAvailable: Bool = testPython != nil || ProcessInfo.processInfo.environment["CI"] != nil
-
-func runProcess(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
 
 func metadataJSON(_ value: MetadataValue) -> Any {
     switch value {
@@ -85,7 +65,8 @@ struct PythonInteropTests {
 
         try writeWithExpectation(StateDict([("0", Tensor(arange: 4))]), name: "x-file.sheaf", in: folder)
 
-        let (status, output) = try runProcess(python, [repositoryRoot + "/Tests/Python/check_with_h5py.py", folder.path])
+        let result = try runProcess(python, [repositoryRoot + "/Tests/Python/check_with_h5py.py", folder.path])
+        let (status, output) = (result.status, result.stdout + result.stderr)
         #expect(status == 0, "\(output)")
         #expect(output.contains("5 passed, 0 failed"), "\(output)")
     }

@@ -1,0 +1,171 @@
+import Glibc
+import SheafHDF5
+
+extension SheafFile {
+    /// Opens `path` and reads its index.
+    /// - Throws: ``SheafError`` with code `fileNotFound`, `notHDF5`, `notSheaf`,
+    ///   `unsupportedVersion`, `unknownKind`, `unknownDType`, `invalidIndex`, … .
+    /// - Complexity: O(number of tensors); no tensor data is read.
+    public init(path: String) throws(SheafError) {
+        // A file replaced (renamed over) while it is being opened is opened again:
+        // the reader then sees the new complete file.
+        var attempts = 0
+        while true {
+            attempts += 1
+            if let opened = try Self.open(path: path) {
+                self = opened
+                return
+            }
+            guard attempts < 5 else {
+                throw SheafError(.io, file: path, "the file was replaced while it was being opened, \(attempts) times in a row")
+            }
+        }
+    }
+
+    /// Opens the HDF5 file; nil when that failed because `path` was renamed over
+    /// since `opened` was taken (the caller opens the new file).
+    private static func openHDF5(_ hdf5Path: String, path: String, opened: stat) throws(SheafError) -> HDF5File? {
+        do {
+            return try HDF5File.open(path: hdf5Path)
+        } catch {
+            var now = stat()
+            if stat(path, &now) == 0, now.st_ino != opened.st_ino || now.st_dev != opened.st_dev { return nil }
+            throw SheafError.hdf5(error, file: path)
+        }
+    }
+
+    init(path: String, kind: SheafKind, version: String, checksumAlgorithm: ChecksumAlgorithm,
+                 metadata: Metadata, entries: [Entry], positions: [String: Int], file: consuming HDF5File,
+                 tensors: consuming HDF5Group, descriptor: Int32, fileSize: Int) {
+        self.path = path
+        self.kind = kind
+        self.version = version
+        self.checksumAlgorithm = checksumAlgorithm
+        self.metadata = metadata
+        self.entries = entries
+        self.positions = positions
+        self.file = file
+        self.tensors = tensors
+        self.descriptor = descriptor
+        self.fileSize = fileSize
+    }
+
+    /// The opened file, or nil when `path` was replaced while it was opened.
+    private static func open(path: String) throws(SheafError) -> SheafFile? {
+        // Open the file once and let HDF5 open that same inode through /proc, so a
+        // rename over `path` in between (a checkpoint being replaced) cannot pair
+        // one file's index with another file's bytes.
+        let (handle, fileSize) = try FileDescriptor.openRegularFile(path)
+        let descriptor = handle.rawValue
+        var opened = false
+        defer { if !opened { handle.close() } }
+        let sameFile = Platform.path(of: handle)
+        let openedInfo = try handle.status(path)
+        let hdf5Path = sameFile
+        guard handle.hasHDF5Signature(size: fileSize) else {
+            throw SheafError(.notHDF5, file: path, "not an HDF5 file (no HDF5 signature found)")
+        }
+        guard let file = try openHDF5(hdf5Path, path: path, opened: openedInfo) else { return nil }
+        let root = try hdf5(path) { () throws(HDF5Error) in try file.root() }
+        let rootAttributes = try hdf5(path) { () throws(HDF5Error) in try root.attributes.names() }
+
+        func stringAttribute(_ name: String) throws(SheafError) -> String? {
+            guard rootAttributes.contains(name) else { return nil }
+            guard case .string(let value)? = try hdf5(path, { () throws(HDF5Error) in
+                try root.attributes.read(name)
+            }) else {
+                throw SheafError(.invalidFile, file: path, "root attribute \(name) must be a string")
+            }
+            return value
+        }
+        guard let format = try stringAttribute(FormatLayout.formatAttribute) else {
+            throw SheafError(.notSheaf, file: path, "an HDF5 file but not a Sheaf file (no '\(FormatLayout.formatAttribute)' root attribute)")
+        }
+        guard format == FormatLayout.formatName else {
+            throw SheafError(.notSheaf, file: path, "an HDF5 file but not a Sheaf file ('\(FormatLayout.formatAttribute)' is '\(format)', expected '\(FormatLayout.formatName)')")
+        }
+        guard let version = try stringAttribute(FormatLayout.versionAttribute) else {
+            throw SheafError(.invalidFile, file: path, "missing root attribute '\(FormatLayout.versionAttribute)'")
+        }
+        let parts = version.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, let major = Int(parts[0]), Int(parts[1]) != nil, major >= 0 else {
+            throw SheafError(.invalidFile, file: path, "'\(FormatLayout.versionAttribute)' is '\(version)', expected MAJOR.MINOR")
+        }
+        guard major == FormatLayout.majorVersion else {
+            throw SheafError(.unsupportedVersion, file: path,
+                             "file is Sheaf format \(version); this reader supports \(FormatLayout.majorVersion).x")
+        }
+        guard let kindName = try stringAttribute(FormatLayout.kindAttribute) else {
+            throw SheafError(.invalidFile, file: path, "missing root attribute '\(FormatLayout.kindAttribute)'")
+        }
+        guard let kind = SheafKind(rawValue: kindName) else {
+            throw SheafError(.unknownKind, file: path, "unknown kind '\(kindName)', expected tensor, list or dict")
+        }
+        guard let algorithmName = try stringAttribute(FormatLayout.checksumAttribute) else {
+            throw SheafError(.invalidFile, file: path, "missing root attribute '\(FormatLayout.checksumAttribute)'")
+        }
+        guard let algorithm = ChecksumAlgorithm(rawValue: algorithmName) else {
+            throw SheafError(.unsupported, file: path, "unknown checksum algorithm '\(algorithmName)', expected xxh3-64 or crc32")
+        }
+        let metadata = try Self.readMetadata(root.attributes, names: rootAttributes, path: path, key: nil)
+
+        // The index.
+        guard try hdf5(path, { () throws(HDF5Error) in try root.contains(FormatLayout.indexDataset) }) else {
+            throw SheafError(.invalidIndex, file: path, "missing index dataset '/\(FormatLayout.indexDataset)'")
+        }
+        let json = try hdf5(path) { () throws(HDF5Error) -> [UInt8]? in
+            let dataset = try root.openDataset(FormatLayout.indexDataset)
+            guard let shape = try dataset.shape(), shape.count == 1,
+                  try dataset.datatype().describe() == (try HDF5Datatype.int(bits: 8, signed: false).describe())
+            else { return nil }
+            guard shape[0] <= FormatLayout.maxIndexBytes else { return [] }
+            _ = try dataset.checkReadable()
+            var bytes = [UInt8](repeating: 0, count: shape[0])
+            let type = try HDF5Datatype.int(bits: 8, signed: false)
+            if !bytes.isEmpty {
+                try bytes.withUnsafeMutableBytes { buffer in
+                    Result { () throws(HDF5Error) in try dataset.read(into: buffer, as: type) }
+                }.get()
+            }
+            return bytes
+        }
+        guard let json else {
+            throw SheafError(.invalidIndex, file: path, "index dataset must be a 1-d uint8 array")
+        }
+        guard !json.isEmpty else {
+            throw SheafError(.limitExceeded, file: path, "index is empty or larger than \(FormatLayout.maxIndexBytes) bytes")
+        }
+        // The fast reader; Foundation's decoder describes what is wrong when it fails.
+        let document: IndexDocument
+        switch IndexParser.parse(json) {
+        case .document(let parsed): document = parsed
+        case .duplicate(let key): throw SheafError(.invalidIndex, file: path, key: key, "duplicate key in the index")
+        case .malformed:
+            // Foundation's decoder says what is wrong, at a cost in memory of many
+            // times the input: only for indexes small enough to afford it.
+            guard json.count <= 1 << 20 else {
+                throw SheafError(.invalidIndex, file: path, "the index is not JSON of the form Spec/FORMAT.md section 8 gives")
+            }
+            document = try JSON.decode(IndexDocument.self, from: json, file: path)
+        }
+        if let recorded = document.metadata_checksum {
+            guard let expected = algorithm.parse(recorded) else {
+                throw SheafError(.invalidIndex, file: path, "metadata_checksum '\(recorded)' is not a \(algorithm.rawValue) hex value")
+            }
+            let found = MetadataDigest.encode(metadata).withUnsafeBytes { algorithm.digest($0) }
+            guard found == expected else {
+                throw SheafError(.checksumMismatch, file: path,
+                                 "file metadata checksum mismatch: the metadata attributes do not match the index's \(algorithm.rawValue) checksum \(recorded)")
+            }
+        }
+        let (entries, positions) = try Self.validate(document, kind: kind, algorithm: algorithm, fileSize: fileSize, path: path)
+        guard try hdf5(path, { () throws(HDF5Error) in try root.contains(FormatLayout.tensorsGroup) }) else {
+            throw SheafError(.invalidFile, file: path, "missing group '/\(FormatLayout.tensorsGroup)'")
+        }
+        let tensors = try hdf5(path) { () throws(HDF5Error) in try root.openGroup(FormatLayout.tensorsGroup) }
+        opened = true
+        return SheafFile(path: path, kind: kind, version: version, checksumAlgorithm: algorithm, metadata: metadata,
+                         entries: entries, positions: positions, file: file, tensors: tensors, descriptor: descriptor,
+                         fileSize: fileSize)
+    }
+}

@@ -1,0 +1,142 @@
+import SheafHDF5
+
+/// One rule of Spec/FORMAT.md that a file breaks.
+public struct VerificationProblem: Sendable, Equatable, CustomStringConvertible {
+    /// The key the problem is about, if any.
+    public var key: String?
+    public var message: String
+    public var code: SheafError.Code
+
+    public init(key: String?, message: String, code: SheafError.Code) {
+        self.key = key
+        self.message = message
+        self.code = code
+    }
+
+    public var description: String { key.map { "key '\($0)': \(message)" } ?? message }
+}
+
+extension SheafFile {
+    /// Checks `path` against every rule of Spec/FORMAT.md: root attributes,
+    /// index, one dataset per key with the declared dtype and shape, tied keys
+    /// as hard links to one object, untied keys as distinct objects, alignment and
+    /// offsets of contiguous data, storage kinds, metadata flags, and every
+    /// checksum over every byte. Returns the problems found; empty means valid.
+    /// - Complexity: O(total bytes + number of objects).
+    public static func verify(path: String) -> [VerificationProblem] {
+        let file: SheafFile
+        do { file = try SheafFile(path: path) } catch {
+            return [VerificationProblem(key: error.key, message: error.message, code: error.code)]
+        }
+        return file.verify()
+    }
+
+    /// Checks this open file; see ``verify(path:)``.
+    ///
+    /// One pass over `/tensors`: each dataset is opened once, checked against the
+    /// index and the format's rules, and (unless tied) read and checksummed.
+    /// - Complexity: O(total bytes + number of objects); memory O(largest tensor).
+    public func verify() -> [VerificationProblem] {
+        var problems: [VerificationProblem] = []
+        func report(_ key: String?, _ code: SheafError.Code, _ message: String) {
+            problems.append(VerificationProblem(key: key, message: message, code: code))
+        }
+        let links: [(name: String, kind: HDF5Group.LinkKind)]
+        var expected: [String: Entry] = [:]
+        do {
+            links = try hdf5(path) { () throws(HDF5Error) in try tensors.links(limit: FormatLayout.maxTensors) }
+            for entry in entries { expected[try FormatLayout.linkName(for: entry.key)] = entry }
+        } catch {
+            return [VerificationProblem(key: error.key, message: error.message, code: error.code)]
+        }
+        let names = Set(links.map(\.name))
+        var addresses: [String: UInt64] = [:]
+        var owners: [UInt64: String] = [:]
+        for (name, kind) in links {
+            let object = "/\(FormatLayout.tensorsGroup)/\(name)"
+            guard let entry = expected[name] else {
+                report(nil, .invalidIndex, "\(object) is not listed in the index")
+                continue
+            }
+            guard kind == .hard else {
+                report(entry.key, .unsupported, "\(object) is \(kind == .soft ? "a soft link" : kind == .external ? "an external link" : "a user-defined link"), not a hard link to a dataset in this file")
+                continue
+            }
+            do {
+                try withDataset(entry) { dataset throws(SheafError) in
+                    let address = try hdf5(path, key: entry.key) { () throws(HDF5Error) in try dataset.objectAddress() }
+                    addresses[entry.key] = address
+                    if entry.tiedTo == nil {
+                        if let other = owners[address] {
+                            report(entry.key, .invalidIndex, "is the same dataset as '\(other)' but the index does not say it is tied")
+                        }
+                        owners[address] = entry.key
+                    }
+                    try checkStructure(entry, dataset, report: report)
+                    // The data, checked against the index, checksum included (once per dataset).
+                    if entry.tiedTo == nil {
+                        do throws(SheafError) { _ = try read(entry, dataset, verifyChecksum: true) } catch {
+                            report(entry.key, error.code, error.message)
+                        }
+                    }
+                }
+            } catch {
+                // Opening it as a dataset failed: say what the link names instead, when that is the reason.
+                if error.code == .hdf5, let target = try? tensors.linkTarget(name), target != .dataset {
+                    report(entry.key, .invalidFile, "\(object) must be a hard link to a dataset, found \(target)")
+                } else {
+                    report(error.key ?? entry.key, error.code, error.message)
+                }
+            }
+        }
+        for entry in entries {
+            guard let name = try? FormatLayout.linkName(for: entry.key) else { continue }
+            if !names.contains(name) {
+                report(entry.key, .invalidIndex, "listed in the index but /\(FormatLayout.tensorsGroup)/\(name) does not exist")
+            }
+            if let owner = entry.tiedTo, let a = addresses[entry.key], let b = addresses[owner], a != b {
+                report(entry.key, .invalidIndex, "index says tied to '\(owner)' but the links name different datasets")
+            }
+        }
+        return problems
+    }
+
+    /// The rules of sections 4, 6 and 8 that concern one dataset's object: the
+    /// dtype attribute, the metadata flag, the layout and filters, alignment.
+    private func checkStructure(_ entry: Entry, _ dataset: borrowing HDF5Dataset,
+                                report: (String?, SheafError.Code, String) -> Void) throws(SheafError) {
+        let attributes = try hdf5(path, key: entry.key) { () throws(HDF5Error) in try dataset.attributes.names() }
+        if attributes.contains(FormatLayout.dtypeAttribute) {
+            let value = try hdf5(path, key: entry.key) { () throws(HDF5Error) in
+                try dataset.attributes.read(FormatLayout.dtypeAttribute)
+            }
+            if value != .string(entry.dtype.rawValue) {
+                report(entry.key, .dtypeMismatch, "dataset attribute \(FormatLayout.dtypeAttribute) is \(value.map { "\($0)" } ?? "not a string"), index says '\(entry.dtype)'")
+            }
+        } else {
+            report(entry.key, .invalidFile, "dataset lacks the \(FormatLayout.dtypeAttribute) attribute")
+        }
+        let hasUser = attributes.contains { !$0.hasPrefix(FormatLayout.reservedPrefix) }
+        if hasUser != entry.hasMetadata {
+            report(entry.key, .invalidIndex, "index says metadata \(entry.hasMetadata), dataset has \(hasUser ? "" : "no ")user attributes")
+        }
+        let (layout, filters) = try hdf5(path, key: entry.key) { () throws(HDF5Error) in try dataset.layout() }
+        switch entry.storage {
+        case .contiguous:
+            if layout != .contiguous && !(layout == .compact && entry.offset == nil) {
+                report(entry.key, .invalidIndex, "index says contiguous, dataset layout is \(layout)")
+            }
+            if let offset = entry.offset, offset % FormatLayout.alignment != 0 {
+                report(entry.key, .invalidFile, "contiguous data at offset \(offset) is not aligned to \(FormatLayout.alignment) bytes")
+            }
+            if !filters.isEmpty {
+                report(entry.key, .invalidFile, "contiguous data must have no filters, found filters \(filters)")
+            }
+        case .deflate:
+            // H5Z_FILTER_DEFLATE = 1, H5Z_FILTER_SHUFFLE = 2 (§6: shuffle, then deflate).
+            if layout != .chunked || !(filters == [2, 1] || filters == [1]) {
+                report(entry.key, .invalidFile, "index says deflate (§6: chunked, shuffle then deflate), dataset is \(layout) with filters \(filters)")
+            }
+        }
+    }
+}

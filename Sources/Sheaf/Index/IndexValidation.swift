@@ -1,0 +1,72 @@
+extension SheafFile {
+    /// Checks every entry of the index against the format's rules (§8) and
+    /// the file's size, and builds the entries and the key positions.
+    static func validate(_ document: IndexDocument, kind: SheafKind, algorithm: ChecksumAlgorithm,
+                         fileSize: Int, path: String) throws(SheafError) -> ([Entry], [String: Int]) {
+        guard document.tensors.count <= FormatLayout.maxTensors else {
+            throw SheafError(.limitExceeded, file: path, "index lists \(document.tensors.count) tensors, over the limit of \(FormatLayout.maxTensors)")
+        }
+        var entries: [Entry] = []
+        var positions: [String: Int] = [:]
+        entries.reserveCapacity(document.tensors.count)
+        for raw in document.tensors {
+            let key = raw.key
+            do { _ = try FormatLayout.linkName(for: key) } catch { throw error.with(file: path, key: key) }
+            guard positions[key] == nil else {
+                throw SheafError(.invalidIndex, file: path, key: key, "duplicate key in the index")
+            }
+            guard let dtype = DType(rawValue: raw.dtype) else {
+                throw SheafError(.unknownDType, file: path, key: key, "unknown dtype '\(raw.dtype)'")
+            }
+            let expected: Int
+            do { expected = try Shape.byteCount(raw.shape, dtype) } catch { throw error.with(file: path, key: key) }
+            guard raw.nbytes == expected else {
+                throw SheafError(.shapeMismatch, file: path, key: key,
+                                 "\(dtype) shape \(raw.shape) needs \(expected) bytes, index says \(raw.nbytes)")
+            }
+            guard let storage = StorageKind(rawValue: raw.storage) else {
+                throw SheafError(.invalidIndex, file: path, key: key, "unknown storage '\(raw.storage)'")
+            }
+            guard let checksum = algorithm.parse(raw.checksum) else {
+                throw SheafError(.invalidIndex, file: path, key: key, "checksum '\(raw.checksum)' is not a \(algorithm.rawValue) hex value")
+            }
+            if let offset = raw.offset {
+                guard storage == .contiguous, offset >= 0, offset <= fileSize, raw.nbytes <= fileSize - offset else {
+                    throw SheafError(.invalidIndex, file: path, key: key,
+                                     "data at offset \(offset) + \(raw.nbytes) bytes runs past the end of the \(fileSize)-byte file")
+                }
+            }
+            if let owner = raw.tied_to {
+                guard let first = positions[owner], entries[first].tiedTo == nil,
+                      entries[first].dtype == dtype, entries[first].shape == raw.shape,
+                      entries[first].checksum == checksum else {
+                    throw SheafError(.invalidIndex, file: path, key: key,
+                                     "tied to '\(owner)', which is not an earlier untied key of the same dtype, shape and checksum")
+                }
+            }
+            var metadataChecksum: UInt64?
+            if let text = raw.metadata_checksum {
+                guard let value = algorithm.parse(text) else {
+                    throw SheafError(.invalidIndex, file: path, key: key, "metadata_checksum '\(text)' is not a \(algorithm.rawValue) hex value")
+                }
+                metadataChecksum = value
+            }
+            positions[key] = entries.count
+            entries.append(Entry(key: key, dtype: dtype, shape: raw.shape, byteCount: raw.nbytes, storage: storage,
+                                 offset: raw.offset, checksum: checksum, tiedTo: raw.tied_to, hasMetadata: raw.metadata,
+                                 metadataChecksum: metadataChecksum))
+        }
+        switch kind {
+        case .tensor:
+            guard entries.count == 1, entries[0].key == "0" else {
+                throw SheafError(.invalidIndex, file: path, "a file of kind tensor holds exactly one tensor under key \"0\", found \(entries.count) keys")
+            }
+        case .list:
+            for (position, entry) in entries.enumerated() where entry.key != String(position) {
+                throw SheafError(.invalidIndex, file: path, key: entry.key, "a list's keys are \"0\", \"1\", … in order; expected \"\(position)\"")
+            }
+        case .dict: break
+        }
+        return (entries, positions)
+    }
+}

@@ -1,4 +1,0 @@
-import CHDF5
-
-/// The raw HDF5 identifier type (`hid_t`).
-public typealias HDF5ID = hid_t

@@ -1,0 +1,218 @@
+import Sheaf
+
+/// A PyTorch checkpoint written by `torch.save` (zip format, PyTorch 1.6+): a
+/// tensor, a list/tuple, a dict/OrderedDict or a `state_dict`, or a nested
+/// training checkpoint, which is flattened into dotted keys with non-tensor
+/// leaves kept as typed file metadata.
+///
+/// The pickle is read by ``Unpickler``, which executes nothing.
+final class TorchSource: TensorSource {
+    static let maxPickleBytes = 512 << 20
+    static let maxNesting = 64
+
+    let path: String
+    let format = InterchangeFormat.torch
+    private(set) var kind = SheafKind.dict
+    private(set) var metadata: Metadata = [:]
+    private(set) var entries: [SourceEntry] = []
+    private(set) var notes: [String] = []
+    private var views: [PickleTensor] = []
+    private let archive: ZipReader
+    private let prefix: String
+    private let bigEndian: Bool
+
+    init(archive: ZipReader) throws(SheafError) {
+        self.archive = archive
+        path = archive.path
+        let pickles = archive.members.filter { $0.name.hasSuffix("/data.pkl") && $0.name.split(separator: "/").count == 2 }
+        guard pickles.count == 1 else {
+            throw SheafError(.invalidFile, file: path, "zip is not a torch.save checkpoint (expected one <name>/data.pkl, found \(pickles.count))")
+        }
+        let folder = String(pickles[0].name.dropLast("data.pkl".count))
+        prefix = folder
+        if archive.member(folder + "constants.pkl") != nil || archive.members.contains(where: { $0.name.hasPrefix(folder + "code/") }) {
+            throw SheafError(.unsupported, file: path, "a TorchScript archive (torch.jit.save), not a torch.save checkpoint; save the model's state_dict() with torch.save instead")
+        }
+        if let order = archive.member(prefix + "byteorder") {
+            let text = String(decoding: try archive.bytes(of: order, limit: 64), as: UTF8.self)
+            guard text == "little" || text == "big" else {
+                throw SheafError(.invalidFile, file: path, "byteorder member says '\(text)', expected little or big")
+            }
+            bigEndian = text == "big"
+        } else {
+            bigEndian = false
+        }
+        let pickle = try archive.bytes(of: pickles[0], limit: Self.maxPickleBytes)
+        let dataPrefix = prefix + "data/"
+        let sizes = Dictionary(archive.members.map { ($0.name, $0.size) }, uniquingKeysWith: { a, _ in a })
+        var unpickler = Unpickler(data: pickle, file: archive.path) { key in sizes[dataPrefix + key] }
+        defer { unpickler.releaseContainers() }
+        let root = try unpickler.load()
+        try build(root)
+    }
+
+    private func build(_ root: PickleValue) throws(SheafError) {
+        var leaves: [(String, PickleValue)] = []
+        var flattened = false
+        switch root {
+        case .tensor:
+            kind = .tensor
+            leaves = [("0", root)]
+        case .list(let list) where list.items.allSatisfy(Self.isTensor):
+            kind = .list
+            leaves = list.items.enumerated().map { (String($0.offset), $0.element) }
+        case .tuple(let items) where items.allSatisfy(Self.isTensor):
+            kind = .list
+            leaves = items.enumerated().map { (String($0.offset), $0.element) }
+        case .dict(let dict) where dict.keys.allSatisfy({ Self.isTensor(dict.values[$0]!) }):
+            kind = .dict
+            leaves = dict.keys.map { ($0, dict.values[$0]!) }
+        case .dict, .list, .tuple:
+            kind = .dict
+            flattened = true
+            try flatten(root, prefix: "", depth: 0, into: &leaves)
+        default:
+            throw SheafError(.unsupported, file: path, "checkpoint holds a \(root.typeName), not tensors")
+        }
+        var metadataKeys: [String] = []
+        var sharedViews = 0
+        var storagesSeen: [ObjectIdentifier: Int] = [:]
+        var keys: Set<String> = []
+        for (key, value) in leaves {
+            guard keys.insert(key).inserted else {
+                throw SheafError(.invalidKey, file: path, key: key, "two leaves flatten to the same key")
+            }
+            switch value {
+            case .tensor(let view):
+                // Equal views of one storage are one tensor (tied weights).
+                let same = views.indices.first { i in
+                    let other = views[i]
+                    return other.storage === view.storage && other.offset == view.offset &&
+                        other.shape == view.shape && other.strides == view.strides
+                }
+                if let same, entries[same].tiedTo == nil {
+                    entries.append(SourceEntry(key: key, dtype: view.storage.dtype, shape: view.shape,
+                                               tiedTo: entries[same].key, storage: entries[same].storage))
+                } else {
+                    storagesSeen[ObjectIdentifier(view.storage), default: 0] += 1
+                    if storagesSeen[ObjectIdentifier(view.storage)]! > 1 { sharedViews += 1 }
+                    entries.append(SourceEntry(key: key, dtype: view.storage.dtype, shape: view.shape,
+                                               storage: Self.isContiguous(view) ? "zip stored" : "zip stored, strided view"))
+                }
+                views.append(view)
+            default:
+                if let value = Self.metadataValue(value) {
+                    metadata[key] = value
+                    metadataKeys.append("\(key) (\(value.typeName))")
+                } else {
+                    notes.append("dropped \(key): a \(value.typeName) leaf cannot be metadata")
+                }
+            }
+        }
+        if flattened {
+            notes.insert("flattened a nested checkpoint into \(entries.count) dotted tensor keys" +
+                         (metadataKeys.isEmpty ? "" : " and \(metadataKeys.count) metadata values: " + metadataKeys.joined(separator: ", ")), at: 0)
+        }
+        if sharedViews > 0 {
+            notes.append("\(sharedViews) tensors are different views of a storage another tensor uses; each is written as its own tensor")
+        }
+    }
+
+    private static func isTensor(_ value: PickleValue) -> Bool {
+        if case .tensor = value { return true }
+        return false
+    }
+
+    static func isContiguous(_ view: PickleTensor) -> Bool {
+        var expected = 1
+        for (size, stride) in zip(view.shape, view.strides).reversed() {
+            if size != 1 && stride != expected { return false }
+            expected *= size
+        }
+        return true
+    }
+
+    static func metadataValue(_ value: PickleValue) -> MetadataValue? {
+        switch value {
+        case .string(let s): return .string(s)
+        case .int(let i): return .int(i)
+        case .float(let f): return .float(f)
+        case .bool(let b): return .bool(b)
+        case .tuple, .list:
+            var items: [PickleValue] = []
+            if case .tuple(let t) = value { items = t }
+            if case .list(let l) = value { items = l.items }
+            if items.allSatisfy({ if case .int = $0 { return true }; return false }) {
+                return .ints(items.compactMap { if case .int(let i) = $0 { return i }; return nil })
+            }
+            if items.allSatisfy({ if case .float = $0 { return true }; if case .int = $0 { return true }; return false }) {
+                return .floats(items.compactMap {
+                    if case .float(let f) = $0 { return f }
+                    if case .int(let i) = $0 { return Double(i) }
+                    return nil
+                })
+            }
+            if items.allSatisfy({ if case .string = $0 { return true }; return false }) {
+                return .strings(items.compactMap { if case .string(let s) = $0 { return s }; return nil })
+            }
+            if items.allSatisfy({ if case .bool = $0 { return true }; return false }) {
+                return .bools(items.compactMap { if case .bool(let b) = $0 { return b }; return nil })
+            }
+            return nil
+        default:
+            return nil
+        }
+    }
+
+    private func flatten(_ value: PickleValue, prefix: String, depth: Int, into leaves: inout [(String, PickleValue)]) throws(SheafError) {
+        guard depth < Self.maxNesting else {
+            throw SheafError(.limitExceeded, file: path, key: prefix, "containers nested deeper than \(Self.maxNesting)")
+        }
+        func join(_ key: String) -> String { prefix.isEmpty ? key : prefix + "." + key }
+        switch value {
+        case .dict(let dict):
+            if dict.keys.isEmpty && !prefix.isEmpty { notes.append("dropped \(prefix): an empty dict") }
+            for key in dict.keys { try flatten(dict.values[key]!, prefix: join(key), depth: depth + 1, into: &leaves) }
+        case .list, .tuple:
+            let items: [PickleValue]
+            if case .list(let list) = value { items = list.items } else if case .tuple(let t) = value { items = t } else { items = [] }
+            if !prefix.isEmpty, Self.metadataValue(value) != nil, !items.isEmpty {
+                leaves.append((prefix, value))
+                return
+            }
+            if items.isEmpty && !prefix.isEmpty { notes.append("dropped \(prefix): an empty \(value.typeName)") }
+            for (i, item) in items.enumerated() { try flatten(item, prefix: join(String(i)), depth: depth + 1, into: &leaves) }
+        case .none:
+            notes.append("dropped \(prefix): None")
+        default:
+            leaves.append((prefix, value))
+        }
+    }
+
+    func tensor(at index: Int) throws(SheafError) -> Tensor {
+        let view = views[index]
+        let key = entries[index].key
+        guard let member = archive.member(prefix + "data/" + view.storage.key) else {
+            throw SheafError(.invalidFile, file: path, key: key, "storage data member missing")
+        }
+        let dtype = view.storage.dtype
+        let item = dtype.itemSize
+        var tensor: Tensor
+        if Self.isContiguous(view), member.method == 0 {
+            // Read just the view's bytes straight from the archive.
+            let start = try archive.dataOffset(of: member) + view.offset * item
+            tensor = try archive.file.tensor(dtype: dtype, shape: view.shape, at: start, key: key)
+        } else {
+            var whole = try Tensor(zeros: [view.storage.count], dtype: dtype)
+            try whole.withUnsafeMutableBytes { buffer in
+                Result { () throws(SheafError) in try archive.read(member, into: buffer) }
+            }.get()
+            tensor = try Layout.gather(whole, shape: view.shape, strides: view.strides, offset: view.offset)
+        }
+        if bigEndian { tensor = try NumPyFormat.normalize(tensor, bigEndian: true, fortranOrder: false) }
+        if dtype == .bool {
+            tensor.withUnsafeMutableBytes { bytes in for i in 0..<bytes.count where bytes[i] > 1 { bytes[i] = 1 } }
+        }
+        return tensor
+    }
+}
