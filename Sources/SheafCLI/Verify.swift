@@ -14,14 +14,14 @@ extension SheafCommand {
         @OptionGroup var isolation: IsolationOptions
         var isolate: Bool { isolation.isolate }
 
-        /// The problems of `path`, found by the isolated verifier; `unreadable`
+        /// The problems of `path`, found in an isolated child or in process; `unreadable`
         /// when the path could not be opened as a regular file.
-        static func isolatedVerify(_ path: String) -> (problems: [VerificationProblem], unreadable: Bool) {
+        static func check(_ path: String, isolate: Bool) -> (problems: [VerificationProblem], unreadable: Bool) {
             let file: InputFile
             do { file = try InputFile(path) } catch {
                 return ([VerificationProblem(key: nil, message: error.error.message, code: error.error.code)], true)
             }
-            return (probe(file, path), false)
+            return (isolate ? probe(file, path) : SheafFile.verify(path: path), false)
         }
 
         private static func probe(_ file: InputFile, _ path: String) -> [VerificationProblem] {
@@ -48,7 +48,7 @@ extension SheafCommand {
             var failed = false
             var unreadable = false
             for file in files {
-                var (problems, unopened) = isolate ? Self.isolatedVerify(file) : (SheafFile.verify(path: file), false)
+                var (problems, unopened) = Self.check(file, isolate: isolate)
                 if problems.count == 1, problems[0].code == .notSheaf {
                     problems[0].message = "a valid HDF5 file, but not a Sheaf file (no sheaf_format attribute)"
                 }

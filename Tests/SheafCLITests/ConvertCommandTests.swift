@@ -96,8 +96,9 @@ struct ConvertCommandTests {
         let back = try sheaf("convert", folder.file("x.sheaf"), folder.file("x.bin"))
         #expect(back.status == 0)
         #expect(back.stdout.contains("int16 [4]"))
-        let sidecar = try String(contentsOfFile: folder.file("x.bin.json"), encoding: .utf8)
-        #expect(sidecar.contains("\"dtype\": \"int16\"") && sidecar.contains("\"little\""))
+        let sidecar = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.file("x.bin.json")))) as? [String: Any]
+        #expect(sidecar?["dtype"] as? String == "int16" && sidecar?["byte_order"] as? String == "little")
+        #expect(sidecar?["shape"] as? [Int] == [4])
         let bytes = try Data(contentsOf: URL(fileURLWithPath: folder.file("x.bin")))
         #expect(Array(bytes) == [0, 0, 1, 0, 2, 0, 3, 0])
     }

@@ -38,7 +38,7 @@ struct SecurityCommandTests {
         }
     }
 
-    @Test("a FIFO, a directory or a device as input is refused at once")
+    @Test("a FIFO, a directory or a device as input is refused at once, as a usage error (exit 2)")
     func notRegular() throws {
         let folder = try TemporaryFolder()
         let fifo = folder.file("in.fifo")
@@ -46,11 +46,11 @@ struct SecurityCommandTests {
         for isolation in [[], ["--no-isolate"]] {
             for arguments in [["convert", fifo, folder.file("out.sheaf")], ["inspect", fifo], ["diff", fifo, fifo], ["verify", fifo]] {
                 let result = try sheaf(arguments + isolation)
-                #expect(result.status == 1, "\(arguments): \(result.stderr)")
+                #expect(result.status == 2, "\(arguments): \(result.stderr)")
                 #expect((result.stderr + result.stdout).contains("a FIFO"), "\(arguments): \(result.stderr)")
             }
             let directory = try sheaf(["inspect", folder.path] + isolation)
-            #expect(directory.status == 1 && directory.stderr.contains("not a regular file (a directory)"), "\(directory.stderr)")
+            #expect(directory.status == 2 && directory.stderr.contains("not a regular file (a directory)"), "\(directory.stderr)")
         }
         #expect(folder.contents == ["in.fifo"])
     }
