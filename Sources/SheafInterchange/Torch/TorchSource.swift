@@ -203,10 +203,13 @@ final class TorchSource: TensorSource {
             let start = try archive.dataOffset(of: member) + view.offset * item
             tensor = try archive.file.tensor(dtype: dtype, shape: view.shape, at: start, key: key)
         } else {
-            var whole = try Tensor(zeros: [view.storage.count], dtype: dtype)
-            try whole.withUnsafeMutableBytes { buffer in
-                Result { () throws(SheafError) in try archive.read(member, into: buffer) }
-            }.get()
+            // The whole storage, read straight into an uninitialized buffer (every byte is written).
+            let whole: Tensor
+            do {
+                whole = try Tensor(dtype: dtype, shape: [view.storage.count]) { buffer in try archive.read(member, into: buffer) }
+            } catch let error as SheafError { throw error } catch {
+                throw SheafError(.io, file: path, key: key, "\(error)")
+            }
             tensor = try Layout.gather(whole, shape: view.shape, strides: view.strides, offset: view.offset)
         }
         if bigEndian { tensor = try NumPyFormat.normalize(tensor, bigEndian: true, fortranOrder: false) }
