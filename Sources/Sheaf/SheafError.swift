@@ -77,12 +77,6 @@ public struct SheafError: Error, Sendable, CustomStringConvertible, Equatable {
         self.remedy = remedy
     }
 
-    /// An `io` failure of a system call: `message` says what was being done,
-    /// the `errno` is kept in ``cause`` and its text appended.
-    package static func system(_ code: Int32, file: String?, _ message: String, as errorCode: Code = .io) -> SheafError {
-        SheafError(errorCode, file: file, "\(message): \(String(cString: strerror(code)))", cause: .errno(code))
-    }
-
     public var description: String {
         var parts: [String] = []
         if let file { parts.append(file) }

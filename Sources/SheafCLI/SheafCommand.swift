@@ -34,7 +34,10 @@ struct SheafCommand: ParsableCommand {
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            printError(fullMessage(for: error))
+            // argument-parser's messages start with their own "Error: ".
+            var message = fullMessage(for: error)
+            if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
+            printError(message)
             Foundation.exit(2)
         }
     }

@@ -12,7 +12,6 @@ extension SheafCommand {
         @Argument(help: "The files to check.") var files: [String]
         @Flag(help: "Print the result as JSON.") var json = false
         @OptionGroup var isolation: IsolationOptions
-        var isolate: Bool { isolation.isolate }
 
         /// The problems of `path`, found in an isolated child or in process; `unreadable`
         /// when the path could not be opened as a regular file.
@@ -48,7 +47,7 @@ extension SheafCommand {
             var failed = false
             var unreadable = false
             for file in files {
-                var (problems, unopened) = Self.check(file, isolate: isolate)
+                var (problems, unopened) = Self.check(file, isolate: isolation.isolate)
                 if problems.count == 1, problems[0].code == .notSheaf {
                     problems[0].message = "a valid HDF5 file, but not a Sheaf file (no sheaf_format attribute)"
                 }

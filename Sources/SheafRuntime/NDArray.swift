@@ -27,9 +27,13 @@ public final class NDArray: @unchecked Sendable, CustomStringConvertible {
         self.storage = storage
     }
 
+    /// The runtime reuses freed buffers across operations: turned on once, when
+    /// the first array is made.
+    private static let reusesBuffers: Void = BufferPool.enable()
+
     /// The host tensor's values on the CPU (no copy).
     public init(_ tensor: Tensor) {
-        BufferPool.enable()  // the runtime reuses freed buffers across operations
+        _ = Self.reusesBuffers
         shape = tensor.shape
         dtype = tensor.dtype
         device = .cpu

@@ -28,7 +28,7 @@ public enum AtomicFile {
             try write(temporary)
             try FileDescriptor.sync(path: temporary, about: destination)
             do { try FileDescriptor.rename(temporary, to: destination) } catch {
-                throw error.error("cannot rename temporary file into place", file: destination)
+                throw error.sheafError("cannot rename temporary file into place", file: destination)
             }
             try FileDescriptor.sync(path: folder, directory: true, about: destination)
         } catch {

@@ -17,9 +17,13 @@ package struct FileDescriptor: Sendable {
         package init(code: Int32) { self.code = code }
         package var description: String { String(cString: strerror(code)) }
 
-        /// A ``SheafError`` about `file` that keeps this value as its cause.
-        package func error(_ what: String, file: String?, code errorCode: SheafError.Code = .io) -> SheafError {
-            SheafError.system(code, file: file, what, as: errorCode)
+        /// The current `errno`.
+        package static var current: Errno { Errno(code: errno) }
+
+        /// A ``SheafError`` about `file`: `what` was being done, this value is
+        /// its ``SheafError/cause`` and its text ends the message.
+        package func sheafError(_ what: String, file: String?, code errorCode: SheafError.Code = .io) -> SheafError {
+            SheafError(errorCode, file: file, "\(what): \(self)", cause: .errno(code))
         }
     }
 
@@ -44,7 +48,7 @@ package struct FileDescriptor: Sendable {
 
     /// Creates a new file at `path` for writing; an existing file is an error (`O_EXCL`).
     package static func create(_ path: String) throws(SheafError) -> FileDescriptor {
-        do { return try open(path, O_WRONLY | O_CREAT | O_EXCL) } catch { throw error.error("cannot create", file: path) }
+        do { return try open(path, O_WRONLY | O_CREAT | O_EXCL) } catch { throw error.sheafError("cannot create", file: path) }
     }
 
     /// Opens `path` read-only if it is a regular file, without blocking on a
@@ -55,7 +59,7 @@ package struct FileDescriptor: Sendable {
     package static func openRegularFile(_ path: String) throws(SheafError) -> (FileDescriptor, size: Int) {
         let descriptor: FileDescriptor
         do { descriptor = try open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY) } catch {
-            throw error.error("cannot open", file: path, code: error.code == ENOENT ? .fileNotFound : .io)
+            throw error.sheafError("cannot open", file: path, code: error.code == ENOENT ? .fileNotFound : .io)
         }
         do throws(SheafError) {
             let info = try descriptor.status(path)
@@ -67,7 +71,7 @@ package struct FileDescriptor: Sendable {
             }
             let flags = fcntl(descriptor.rawValue, F_GETFL)
             guard flags >= 0, fcntl(descriptor.rawValue, F_SETFL, flags & ~O_NONBLOCK) == 0 else {
-                throw Errno(code: errno).error("cannot set the descriptor blocking", file: path)
+                throw Errno.current.sheafError("cannot set the descriptor blocking", file: path)
             }
             return (descriptor, Int(info.st_size))
         } catch {
@@ -83,7 +87,7 @@ package struct FileDescriptor: Sendable {
         var info = stat()
         switch Self.valueOrErrno({ fstat(rawValue, &info) }) {
         case .success: return info
-        case .failure(let error): throw error.error("cannot stat", file: path)
+        case .failure(let error): throw error.sheafError("cannot stat", file: path)
         }
     }
 
@@ -122,10 +126,10 @@ package struct FileDescriptor: Sendable {
     package static func sync(path: String, directory: Bool = false, about file: String) throws(SheafError) {
         let descriptor: FileDescriptor
         do { descriptor = try open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) } catch {
-            throw error.error("cannot open \(path) to sync it", file: file)
+            throw error.sheafError("cannot open \(path) to sync it", file: file)
         }
         defer { descriptor.close() }
-        do { try descriptor.sync() } catch { throw error.error("fsync of \(path) failed", file: file) }
+        do { try descriptor.sync() } catch { throw error.sheafError("fsync of \(path) failed", file: file) }
     }
 
     /// Renames `from` to `to`, replacing `to`.

@@ -56,6 +56,11 @@ private func allocateAligned(_ byteCount: Int) -> UnsafeMutableRawPointer {
 /// Storage is allocated 64-byte aligned and is never resized. Tensors share a
 /// storage until one of them is mutated (copy on write), and two keys of a
 /// ``StateDict`` that share a storage are written once (tied tensors).
+///
+/// `@unchecked Sendable`: the bytes behind `base` are written only while the
+/// storage is being filled (before any tensor holds it) or through a tensor that
+/// holds the only reference (`Tensor`'s copy on write checks
+/// `isKnownUniquelyReferenced` first); once shared, the bytes are only read.
 package final class TensorStorage: @unchecked Sendable {
     /// The storage's size in bytes.
     package let byteCount: Int
@@ -113,6 +118,8 @@ package final class TensorStorage: @unchecked Sendable {
 }
 
 /// A whole file mapped read-only (the tensors share the page cache's pages).
+/// `@unchecked Sendable`: the mapping is `PROT_READ` and never written, and it
+/// is unmapped only when the last owner goes.
 final class FileMapping: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let size: Int

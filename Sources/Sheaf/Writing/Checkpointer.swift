@@ -22,7 +22,7 @@ public struct Checkpointer: Sendable {
         self.directory = directory
         self.keepLast = keepLast
         if mkdir(directory, 0o755) != 0 && errno != EEXIST {
-            throw SheafError.system(errno, file: directory, "cannot create the checkpoint folder")
+            throw FileDescriptor.Errno.current.sheafError("cannot create the checkpoint folder", file: directory)
         }
         var cleaned: [String] = []
         for name in try Self.list(directory) where name.hasPrefix(AtomicFile.temporaryPrefix + Self.prefix) {
@@ -33,7 +33,7 @@ public struct Checkpointer: Sendable {
 
     static func list(_ directory: String) throws(SheafError) -> [String] {
         guard let dir = opendir(directory) else {
-            throw SheafError.system(errno, file: directory, "cannot list the checkpoint folder")
+            throw FileDescriptor.Errno.current.sheafError("cannot list the checkpoint folder", file: directory)
         }
         defer { closedir(dir) }
         var names: [String] = []

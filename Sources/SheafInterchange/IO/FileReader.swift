@@ -4,7 +4,7 @@ import Sheaf
 ///
 /// Every reader of a foreign format goes through this: sizes are checked against
 /// ``size`` before anything is allocated.
-final class FileReader: @unchecked Sendable {
+final class FileReader: Sendable {
     let path: String
     let descriptor: FileDescriptor
     let size: Int
@@ -24,7 +24,7 @@ final class FileReader: @unchecked Sendable {
         }
         let done: Int
         do { done = try descriptor.read(fromAbsoluteOffset: offset, into: buffer) } catch {
-            throw error.error("read failed", file: path)
+            throw error.sheafError("read failed", file: path)
         }
         guard done == buffer.count else { throw SheafError(.invalidFile, file: path, "file ends early at offset \(offset + done)") }
     }

@@ -15,7 +15,7 @@ final class FileWriter {
     deinit { descriptor.close() }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws(SheafError) {
-        do { try descriptor.writeAll(bytes) } catch { throw error.error("write failed", file: path) }
+        do { try descriptor.writeAll(bytes) } catch { throw error.sheafError("write failed", file: path) }
         position += bytes.count
     }
 

@@ -29,10 +29,15 @@ struct SafetensorsHeader: Equatable {
         a.metadata == b.metadata && a.tensors.map(\.key) == b.tensors.map(\.key) && a.tensors.map(\.info) == b.tensors.map(\.info)
     }
 
+    /// A refusal of `file`, prefixed so it is clear which format's rule it is.
+    static func refusal(_ message: String, file: String, key: String? = nil, _ code: SheafError.Code = .invalidFile) -> SheafError {
+        SheafError(code, file: file, key: key, "safetensors: \(message)")
+    }
+
     /// Parses `bytes` (the header, without its length prefix).
     static func parse(_ bytes: [UInt8], file: String) throws(SheafError) -> SafetensorsHeader {
         func bad(_ message: String, key: String? = nil, _ code: SheafError.Code = .invalidFile) -> SheafError {
-            SheafError(code, file: file, key: key, "safetensors: \(message)")
+            refusal(message, file: file, key: key, code)
         }
         guard let value = JSONReader.value(of: bytes) else {
             throw bad("header is not valid JSON (RFC 8259, UTF-8, nested at most \(JSONReader.maxDepth) deep)")
@@ -105,7 +110,7 @@ struct SafetensorsHeader: Equatable {
     /// also something else).
     func layout(dataSize: Int, file: String) throws(SheafError) -> [Placement] {
         func bad(_ message: String, key: String? = nil, _ code: SheafError.Code = .invalidFile) -> SheafError {
-            SheafError(code, file: file, key: key, "safetensors: \(message)")
+            Self.refusal(message, file: file, key: key, code)
         }
         var rows: [(begin: Int, end: Int, placement: Placement)] = []
         rows.reserveCapacity(tensors.count)

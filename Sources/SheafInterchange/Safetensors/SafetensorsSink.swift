@@ -6,11 +6,17 @@ struct SafetensorsSink: TensorSink {
     let format = InterchangeFormat.safetensors
 
     func check(_ plan: ExportPlan, path: String) throws(SheafError) -> [String] {
-        for entry in plan.entries where SafetensorsFormat.name(of: entry.dtype) == nil {
+        for entry in plan.entries { _ = try Self.dtypeName(entry, path: path) }
+        return []
+    }
+
+    /// The safetensors name of the entry's dtype, or the refusal naming it.
+    static func dtypeName(_ entry: SourceEntry, path: String) throws(SheafError) -> String {
+        guard let name = SafetensorsFormat.name(of: entry.dtype) else {
             throw SheafError(.unsupported, file: path, key: entry.key,
                              "safetensors has no \(entry.dtype) dtype; write .sheaf, .npy or .npz, which keep it")
         }
-        return []
+        return name
     }
 
     func write(_ plan: ExportPlan, to path: String) throws(SheafError) -> [String] {
@@ -24,7 +30,7 @@ struct SafetensorsSink: TensorSink {
         }
         var offset = 0
         for entry in plan.entries {
-            guard let name = SafetensorsFormat.name(of: entry.dtype) else { continue }  // refused by check
+            let name = try Self.dtypeName(entry, path: path)
             header.tensors.append((entry.key, .init(dtype: name, shape: entry.shape, data_offsets: [offset, offset + entry.byteCount])))
             offset += entry.byteCount
         }

@@ -16,7 +16,7 @@ final class SafetensorsSource: TensorSource {
         self.path = path
         file = try FileReader(path: path)
         func bad(_ message: String, _ code: SheafError.Code = .invalidFile) -> SheafError {
-            SheafError(code, file: path, "safetensors: \(message)")
+            SafetensorsHeader.refusal(message, file: path, code)
         }
         guard file.size >= 8 else { throw bad("file is \(file.size) bytes, shorter than the 8-byte header length") }
         var cursor = ByteCursor(try file.bytes(at: 0, count: 8), what: "safetensors header length")
