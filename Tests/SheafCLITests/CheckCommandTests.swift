@@ -1,25 +1,18 @@
 import Foundation
 import Testing
 
-nonisolated(unsafe) let hostileRecords: [[String: Any]] = {
-    guard let data = FileManager.default.contents(atPath: fixturePath("interchange/manifest.json")),
-          let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-          let files = root["files"] as? [[String: Any]] else { return [] }
-    return files.filter { !($0["valid"] as! Bool) }
-}()
-
 @Suite("Bad input through the binary: exit codes, messages, nothing left behind")
 struct CheckCommandTests {
     @Test("hostile files exit 1 with the file and reason, and leave no output",
-          arguments: hostileRecords.map { $0["path"] as! String })
+          arguments: interchangeManifest.files.filter { !$0.valid }.map(\.path))
     func hostile(_ path: String) throws {
         let folder = try TemporaryFolder()
-        let record = hostileRecords.first { $0["path"] as? String == path }!
+        let record = try #require(interchangeManifest.record(path))
         let input = fixturePath("interchange/" + path)
         let result = try sheaf("convert", input, folder.file("out.sheaf"))
         #expect(result.status == 1, "\(result.stderr)")
         #expect(result.stderr.hasPrefix("sheaf: error: \(input)"), "\(result.stderr)")
-        #expect(result.stderr.contains(record["message_contains"] as! String), "\(result.stderr)")
+        #expect(result.stderr.contains(record.message_contains ?? "\u{0}"), "\(result.stderr)")
         #expect(!result.stderr.contains("Fatal error"))
         #expect(folder.contents.isEmpty, "left \(folder.contents)")
         #expect(try sheaf("inspect", input).status == 1)

@@ -2,55 +2,35 @@ import Foundation
 import Testing
 @testable import Sheaf
 
-/// The parsed Fixtures/format/manifest.json, by path.
-nonisolated(unsafe) let formatManifest: [[String: Any]] = {
-    guard let data = FileManager.default.contents(atPath: fixturePath("format/manifest.json")),
-          let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-          let files = root["files"] as? [[String: Any]] else { return [] }
-    return files
-}()
-
-/// One file of Fixtures/format/manifest.json.
-struct FormatFixture: CustomTestStringConvertible, Sendable {
-    let path: String
-    var testDescription: String { path }
-    var record: [String: Any] { formatManifest.first { $0["path"] as? String == path }! }
-    var valid: Bool { record["valid"] as! Bool }
-    var error: String? { record["error"] as? String }
-    var stage: String? { record["stage"] as? String }
-    var kind: String? { record["kind"] as? String }
-    var tensors: [[String: Any]] { record["tensors"] as? [[String: Any]] ?? [] }
-    var metadata: [String: Any] { record["metadata"] as? [String: Any] ?? [:] }
-
-    static let all: [FormatFixture] = formatManifest.map { FormatFixture(path: $0["path"] as! String) }
-}
-
 /// A manifest metadata value (`{"type": …, "value": …}`) as a MetadataValue.
-func metadataValue(_ json: Any) -> MetadataValue? {
-    guard let object = json as? [String: Any], let type = object["type"] as? String else { return nil }
-    let value = object["value"]
+func metadataValue(_ json: JSONValue) -> MetadataValue? {
+    guard let object = json.object, let type = object["type"]?.string, let value = object["value"] else { return nil }
     switch type {
-    case "string": return (value as? String).map { .string($0) }
-    case "int": return (value as? NSNumber).map { .int($0.int64Value) }
-    case "float": return (value as? NSNumber).map { .float($0.doubleValue) }
-    case "bool": return (value as? Bool).map { .bool($0) }
-    case "list[string]": return (value as? [String]).map { .strings($0) }
-    case "list[int]": return (value as? [NSNumber]).map { .ints($0.map(\.int64Value)) }
-    case "list[float]": return (value as? [NSNumber]).map { .floats($0.map(\.doubleValue)) }
-    case "list[bool]": return (value as? [Bool]).map { .bools($0) }
+    case "string": return value.string.map { .string($0) }
+    case "int": return value.int.map { .int($0) }
+    case "float": return value.double.map { .float($0) }
+    case "bool": return value.bool.map { .bool($0) }
+    case "list[string]": return value.array.map { .strings($0.compactMap(\.string)) }
+    case "list[int]": return value.array.map { .ints($0.compactMap(\.int)) }
+    case "list[float]": return value.array.map { .floats($0.compactMap(\.double)) }
+    case "list[bool]": return value.array.map { .bools($0.compactMap(\.bool)) }
     default: return nil
     }
 }
 
-func hexBytes(_ hex: String) -> [UInt8] {
-    var bytes: [UInt8] = []
-    var index = hex.startIndex
-    while index < hex.endIndex {
-        let next = hex.index(index, offsetBy: 2)
-        bytes.append(UInt8(hex[index..<next], radix: 16)!)
-        index = next
-    }
-    return bytes
+/// One file of Fixtures/format/manifest.json.
+struct FormatFixture: CustomTestStringConvertible, Sendable {
+    let record: ManifestRecord
+    var path: String { record.path }
+    var testDescription: String { path }
+    var valid: Bool { record.valid }
+    var error: String? { record.error }
+    var stage: String? { record.stage }
+    var kind: String? { record.kind }
+    var tensors: [ManifestTensor] { record.tensors ?? [] }
+    var metadata: [String: JSONValue] { record.metadata ?? [:] }
+
+    static let all: [FormatFixture] = formatManifest.files.map(FormatFixture.init(record:))
 }
 
 @Suite("Conformance fixtures written by h5py (Fixtures/format)")
@@ -67,7 +47,7 @@ struct ConformanceTests {
         let path = fixturePath("format/" + fixture.path)
         let file = try SheafFile(path: path)
         #expect(file.kind.rawValue == fixture.kind)
-        let expectedKeys = fixture.tensors.map { $0["key"] as! String }
+        let expectedKeys = fixture.tensors.map(\.key)
         #expect(file.keys == expectedKeys)
         let sd = try file.stateDict()
         #expect(sd.keys == expectedKeys)
@@ -75,20 +55,20 @@ struct ConformanceTests {
         for (name, value) in fixture.metadata { expectedMetadata[name] = metadataValue(value) }
         #expect(sd.metadata == expectedMetadata)
         for expected in fixture.tensors {
-            let key = expected["key"] as! String
+            let key = expected.key
             let tensor = try #require(sd[key])
-            #expect(tensor.dtype.rawValue == expected["dtype"] as! String, "\(key)")
-            #expect(tensor.shape == (expected["shape"] as! [NSNumber]).map(\.intValue), "\(key)")
-            #expect(tensor.withUnsafeBytes { Array($0) } == hexBytes(expected["hex"] as! String), "\(key)")
+            #expect(tensor.dtype.rawValue == expected.dtype, "\(key)")
+            #expect(tensor.shape == expected.shape, "\(key)")
+            #expect(tensor.withUnsafeBytes { Array($0) } == expected.bytes, "\(key)")
             var tensorMetadata: Metadata = [:]
-            for (name, value) in expected["metadata"] as! [String: Any] { tensorMetadata[name] = metadataValue(value) }
+            for (name, value) in expected.metadata ?? [:] { tensorMetadata[name] = metadataValue(value) }
             #expect(tensor.metadata == tensorMetadata, "\(key)")
-            if let owner = expected["tied_to"] as? String {
+            if let owner = expected.tied_to {
                 #expect(tensor.sharesStorage(with: sd[owner]!), "\(key) tied to \(owner)")
             }
         }
         // Untied keys never share storage.
-        let untied = sd.keys.filter { key in !fixture.tensors.contains { $0["key"] as? String == key && $0["tied_to"] is String } }
+        let untied = sd.keys.filter { key in !fixture.tensors.contains { $0.key == key && $0.tied_to != nil } }
         for (i, a) in untied.enumerated() {
             for b in untied[(i + 1)...] { #expect(!sd[a]!.sharesStorage(with: sd[b]!)) }
         }

@@ -3,29 +3,21 @@ import Testing
 @testable import Sheaf
 @testable import SheafInterchange
 
-nonisolated(unsafe) let interchangeManifest: [[String: Any]] = {
-    guard let data = FileManager.default.contents(atPath: fixturePath("interchange/manifest.json")),
-          let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-          let files = root["files"] as? [[String: Any]] else { return [] }
-    return files
-}()
-
 /// One file of Fixtures/interchange/manifest.json.
 struct InterchangeFixture: CustomTestStringConvertible, Sendable {
-    let path: String
+    let record: ManifestRecord
+    var path: String { record.path }
     var testDescription: String { path }
-    var record: [String: Any] { interchangeManifest.first { $0["path"] as? String == path }! }
     var fullPath: String { fixturePath("interchange/" + path) }
-    var format: InterchangeFormat? { (record["format"] as? String).flatMap(InterchangeFormat.init(rawValue:)) }
+    var format: InterchangeFormat? { record.format.flatMap(InterchangeFormat.init(rawValue:)) }
     var raw: Interchange.RawLayout? {
-        guard let raw = record["raw"] as? [String: String] else { return nil }
-        return Interchange.RawLayout(dtype: DType(rawValue: raw["dtype"]!)!,
-                                     shape: raw["shape"]!.split(separator: ",").map { Int($0)! },
+        guard let raw = record.raw, let dtype = raw["dtype"].flatMap(DType.init(rawValue:)), let shape = raw["shape"] else { return nil }
+        return Interchange.RawLayout(dtype: dtype, shape: shape.split(separator: ",").compactMap { Int($0) },
                                      bigEndian: raw["byte_order"] == "big")
     }
 
-    static let valid = interchangeManifest.filter { $0["valid"] as! Bool }.map { InterchangeFixture(path: $0["path"] as! String) }
-    static let hostile = interchangeManifest.filter { !($0["valid"] as! Bool) }.map { InterchangeFixture(path: $0["path"] as! String) }
+    static let valid = interchangeManifest.files.filter(\.valid).map(InterchangeFixture.init(record:))
+    static let hostile = interchangeManifest.files.filter { !$0.valid }.map(InterchangeFixture.init(record:))
 
     func open() throws -> any TensorSource {
         try Interchange.open(path: fullPath, format: raw != nil ? .raw : nil, raw: raw)
@@ -46,37 +38,37 @@ struct InterchangeFixtureTests {
     func valid(_ fixture: InterchangeFixture) throws {
         if fixture.raw == nil { #expect(try Interchange.detect(path: fixture.fullPath) == fixture.format) }
         let source = try fixture.open()
-        #expect(source.kind.rawValue == fixture.record["kind"] as? String)
-        let expected = fixture.record["tensors"] as! [[String: Any]]
-        #expect(source.entries.map(\.key) == expected.map { $0["key"] as! String })
+        #expect(source.kind.rawValue == fixture.record.kind)
+        let expected = fixture.record.tensors ?? []
+        #expect(source.entries.map(\.key) == expected.map(\.key))
         let sd = try source.stateDict()
         for want in expected {
-            let key = want["key"] as! String
+            let key = want.key
             let tensor = try #require(sd[key], "\(key)")
-            #expect(tensor.dtype.rawValue == want["dtype"] as! String, "\(key)")
-            #expect(tensor.shape == (want["shape"] as! [NSNumber]).map(\.intValue), "\(key)")
-            #expect(tensor.withUnsafeBytes { Array($0) } == hexBytes(want["hex"] as! String), "\(key)")
-            if let owner = want["tied_to"] as? String {
+            #expect(tensor.dtype.rawValue == want.dtype, "\(key)")
+            #expect(tensor.shape == want.shape, "\(key)")
+            #expect(tensor.withUnsafeBytes { Array($0) } == want.bytes, "\(key)")
+            if let owner = want.tied_to {
                 #expect(tensor.sharesStorage(with: sd[owner]!), "\(key) tied to \(owner)")
             }
         }
         var metadata: Metadata = [:]
-        for (name, value) in fixture.record["metadata"] as? [String: Any] ?? [:] { metadata[name] = metadataValue(value) }
-        if fixture.record["metadata_subset"] as? Bool == true {
+        for (name, value) in fixture.record.metadata ?? [:] { metadata[name] = metadataValue(value) }
+        if fixture.record.metadata_subset == true {
             for (name, value) in metadata { #expect(source.metadata[name] == value, "\(name)") }
         } else {
             #expect(source.metadata == metadata)
         }
-        for note in fixture.record["notes_contain"] as? [String] ?? [] {
+        for note in fixture.record.notes_contain ?? [] {
             #expect(source.notes.contains { $0.contains(note) }, "notes \(source.notes) lack '\(note)'")
         }
     }
 
     @Test("each hostile file is refused with its error and nothing is executed", arguments: InterchangeFixture.hostile)
     func hostile(_ fixture: InterchangeFixture) throws {
-        let code = try #require(SheafError.Code(rawValue: fixture.record["error"] as! String))
+        let code = try #require(SheafError.Code(rawValue: fixture.record.error ?? ""))
         let error = expectSheafError(code) { _ = try fixture.open().stateDict() }
-        let contains = fixture.record["message_contains"] as! String
+        let contains = fixture.record.message_contains ?? ""
         #expect(error?.description.contains(contains) == true, "\(error.map { "\($0)" } ?? "no error") lacks '\(contains)'")
         #expect(error?.file == fixture.fullPath)
     }
