@@ -19,6 +19,14 @@ extension SheafCommand {
             try input.reading { path in try inspect(path) }
         }
 
+        /// A value on one line: a long or multi-line string (a model's config.json)
+        /// shows its start and its length.
+        static func summary(of value: MetadataValue) -> String {
+            guard case .string(let text) = value, text.count > 72 || text.contains("\n") else { return "\(value)" }
+            let flat = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+            return "\"\(flat.prefix(60))…\" (\(text.count) characters)"
+        }
+
         private func inspect(_ path: String) throws {
             let source = try Interchange.open(path: path, format: from)
             let version = source.formatVersion
@@ -43,8 +51,8 @@ extension SheafCommand {
             print("tensors:  \(source.entries.count), \(formatBytes(total))")
             if !source.metadata.isEmpty {
                 print("metadata:")
-                for name in source.metadata.keys.sorted() {
-                    print("  \(name) (\(source.metadata[name]!.typeName)) = \(source.metadata[name]!)")
+                for (name, value) in source.metadata.sorted(by: { $0.key < $1.key }) {
+                    print("  \(name) (\(value.typeName)) = \(Self.summary(of: value))")
                 }
             }
             for note in source.notes { print("note: \(note)") }

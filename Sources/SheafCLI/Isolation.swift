@@ -32,7 +32,8 @@ enum Isolation {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Platform.executablePath)
         process.arguments = ["_probe", mode.rawValue, childPath]
-        process.standardInput = FileHandle(fileDescriptor: file.descriptor.rawValue, closeOnDealloc: false)
+        guard let opened = file.opened else { return .failed("a folder, not a file") }
+        process.standardInput = FileHandle(fileDescriptor: opened.descriptor.rawValue, closeOnDealloc: false)
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

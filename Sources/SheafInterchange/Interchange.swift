@@ -14,14 +14,16 @@ public enum Interchange {
     }
 
     /// The format of the file at `path`, from its content (never its extension).
+    /// For a model folder or a sharded checkpoint's index, the shards' format.
     /// - Throws: ``SheafError`` (`unsupported`) when the content matches no format.
     public static func detect(path: String) throws(SheafError) -> InterchangeFormat {
-        try detectAndOpen(path: path).format
+        if ModelFolder.isFolder(path) { return try openFolder(path, format: nil).format }
+        return try detectAndOpen(path: path).format
     }
 
-    /// Detects the format and, for a Sheaf file, keeps the ``SheafFile`` the
-    /// detection opened, so the source does not open it again.
-    private static func detectAndOpen(path: String) throws(SheafError) -> (format: InterchangeFormat, sheaf: SheafSource?) {
+    /// Detects the format and keeps a source the detection already opened (a
+    /// Sheaf file, a sharded checkpoint's index), so it is not opened again.
+    private static func detectAndOpen(path: String) throws(SheafError) -> (format: InterchangeFormat, source: (any TensorSource)?) {
         let file = try FileReader(path: path)
         let prefix = try file.bytes(at: 0, count: min(file.size, 64))
         if file.descriptor.hasHDF5Signature(size: file.size) {
@@ -39,29 +41,60 @@ public enum Interchange {
             throw SheafError(.unsupported, file: path, "a zip archive that is neither a PyTorch checkpoint nor an .npz file")
         }
         if SafetensorsFormat.looksLikeSafetensors(prefix, size: file.size) { return (.safetensors, nil) }
+        if ShardIndex.mayBeIndex(prefix) {
+            let sharded = try ShardedSource(index: path, path: path)
+            return (sharded.format, sharded)
+        }
         if prefix.count >= 2, prefix[0] == 0x80, prefix[1] <= 5 {
             throw SheafError(.unsupported, file: path,
                              "a bare pickle (PyTorch's legacy pre-1.6 format, or another pickle); re-save it with a current torch.save, which writes the zip format")
         }
         throw SheafError(.unsupported, file: path,
-                         "cannot tell the format from the content (not HDF5, NumPy, zip, safetensors); for raw bytes give the format raw with its dtype, shape and byte order",
+                         "cannot tell the format from the content (not HDF5, NumPy, zip, safetensors, a sharded checkpoint's index); for raw bytes give the format raw with its dtype, shape and byte order",
                          remedy: .rawLayout)
+    }
+
+    /// Whether the file at `path` starts as a JSON object does.
+    private static func startsLikeIndex(_ path: String) throws(SheafError) -> Bool {
+        let reader = try FileReader(path: path)
+        return ShardIndex.mayBeIndex(try reader.bytes(at: 0, count: min(reader.size, 64)))
+    }
+
+    /// A Hugging Face model folder: its weights (one file, or shards and their
+    /// index) and its configuration files as metadata.
+    private static func openFolder(_ path: String, format: InterchangeFormat?) throws(SheafError) -> any TensorSource {
+        let weights = try ModelFolder.weights(in: path)
+        let source: any TensorSource
+        if weights.hasSuffix(".index.json") {
+            source = try ShardedSource(index: weights, path: path)
+        } else {
+            do { source = try SingleFileFolderSource(weights: try open(path: weights, format: format), folder: path) } catch {
+                throw error.with(file: path)
+            }
+        }
+        return try format.map { format throws(SheafError) in try source.checked(as: format) } ?? source
     }
 
     /// Opens `path` as `format` (detected from the content when nil).
     public static func open(path: String, format: InterchangeFormat? = nil, raw: RawLayout? = nil) throws(SheafError) -> any TensorSource {
+        if ModelFolder.isFolder(path) { return try openFolder(path, format: format) }
         let detected: InterchangeFormat
         if let format { detected = format } else {
             let found = try detectAndOpen(path: path)
-            if let opened = found.sheaf { return opened }
+            if let opened = found.source { return opened }
             detected = found.format
+        }
+        if detected == .safetensors || detected == .torch, format != nil, try Self.startsLikeIndex(path) {
+            // A sharded checkpoint's index, named with the shards' format.
+            return try ShardedSource(index: path, path: path).checked(as: detected)
         }
         switch detected {
         case .sheaf: return try SheafSource(file: try SheafFile(path: path))
         case .hdf5: return try HDF5Source(path: path)
         case .npy: return try NpySource(path: path)
         case .npz: return try NpzSource(archive: try ZipReader(file: try FileReader(path: path)))
-        case .safetensors: return try SafetensorsSource(path: path)
+        case .safetensors:
+            return try SafetensorsSource(path: path)
         case .torch: return try TorchSource(archive: try ZipReader(file: try FileReader(path: path)))
         case .raw:
             guard let raw else {
@@ -75,5 +108,15 @@ public enum Interchange {
     /// Reads every tensor of a file in any format into a state dict.
     public static func loadStateDict(path: String, format: InterchangeFormat? = nil) throws(SheafError) -> StateDict {
         try open(path: path, format: format).stateDict()
+    }
+}
+
+extension TensorSource {
+    /// Itself, when its format is `format`; else an error saying what it is.
+    func checked(as format: InterchangeFormat) throws(SheafError) -> any TensorSource {
+        guard self.format == format else {
+            throw SheafError(.invalidArgument, file: path, "the weights are \(self.format), not \(format)")
+        }
+        return self
     }
 }

@@ -9,6 +9,7 @@ struct ConvertCommandTests {
         "numpy/v3.npy", "numpy/big_endian.npy", "numpy/fortran.npy", "numpy/scalar.npy", "numpy/empty.npy",
         "numpy/stored.npz", "numpy/deflated.npz", "safetensors/all_dtypes.safetensors", "hdf5/keras_like.h5",
         "format/valid/all_dtypes.sheaf", "format/valid/big_endian.sheaf", "format/valid/tied.sheaf",
+        "folders/hf_sharded", "folders/hf_sharded/model.safetensors.index.json", "folders/hf_single", "folders/hf_torch_sharded",
     ]
 
     @Test("help lists every subcommand")

@@ -38,7 +38,7 @@ public enum AtomicFile {
     }
 
     /// Splits a path into its folder (`.` when none) and last component.
-    static func split(_ path: String) -> (String, String) {
+    package static func split(_ path: String) -> (String, String) {
         guard let slash = path.lastIndex(of: "/") else { return (".", path) }
         let folder = String(path[..<slash])
         return (folder.isEmpty ? "/" : folder, String(path[path.index(after: slash)...]))
