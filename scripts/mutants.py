@@ -80,6 +80,15 @@ MUTANTS = [
      "guard case .integer(let number) = item, number >= 0 else {",
      "var number = 0\n                if case .integer(let n) = item { number = n } else if case .number(let d) = item { number = Int(d) }\n                guard number >= 0 else {",
      "SafetensorsRules|InterchangeFixture"),
+    # Model folders and sharded checkpoints.
+    ("an index may name a shard outside its folder", "Sources/SheafInterchange/ModelFolder/ShardIndex.swift",
+     "guard isPlainName(shard) else {", "guard !shard.isEmpty else {", "InterchangeFixture"),
+    ("a shard's tensor missing from the index is dropped", "Sources/SheafInterchange/ModelFolder/ShardedSource.swift",
+     "if let key = left.keys.min() {", "if let key = left.keys.min(), key.isEmpty {", "InterchangeFixture"),
+    ("written shards lack the metadata transformers requires", "Sources/SheafInterchange/ModelFolder/ModelFolderSink.swift",
+     "shardMetadata[\"format\"] = .string(\"pt\")", "shardMetadata[\"format\"] = .string(\"np\")", "modelFolders"),
+    ("shards exceed the size limit", "Sources/SheafInterchange/ModelFolder/ModelFolderSink.swift",
+     "if index > start, size + entry.byteCount > maxShardBytes {", "if index > start, size > 4 * maxShardBytes {", "modelFolders"),
 ]
 
 

@@ -79,3 +79,23 @@ extension Architecture: ExpressibleByArgument {
 
     static var allValueStrings: [String] { ["seed-mlp", "mlp:IN,HIDDEN,...,OUT"] }
 }
+
+/// A size in bytes: a number with an optional unit, as Hugging Face writes
+/// them (`5GB` = 5·10⁹, `500MB`, `10KB`; `GiB`, `MiB`, `KiB` are powers of 1024).
+struct ByteSize: ExpressibleByArgument {
+    let bytes: Int
+
+    static let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10),
+                                         ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000), ("B", 1)]
+
+    init?(argument: String) {
+        let text = argument.trimmingCharacters(in: .whitespaces)
+        let (unit, scale) = Self.units.first { text.hasSuffix($0.0) } ?? ("", 1)
+        guard let number = Int(text.dropLast(unit.count).trimmingCharacters(in: .whitespaces)), number > 0 else { return nil }
+        let (bytes, overflow) = number.multipliedReportingOverflow(by: scale)
+        guard !overflow else { return nil }
+        self.bytes = bytes
+    }
+
+    static var allValueStrings: [String] { ["5GB", "500MB", "2GiB", "1000000"] }
+}

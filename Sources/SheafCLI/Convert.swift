@@ -22,6 +22,8 @@ extension SheafCommand {
         @Option(help: "Raw input: the dtype.") var dtype: DType?
         @Option(help: "Raw input: the byte order (default little).") var byteOrder: ByteOrder?
         @Option(help: "Sheaf output: deflate[:LEVEL] (shuffle + zlib, level 1-9, default 4).") var compress: CompressionArgument?
+        @Option(help: "safetensors output: write a Hugging Face model folder (OUTPUT is a folder) of shards of at most this size, with model.safetensors.index.json and config.json (for example 5GB).")
+        var shardSize: ByteSize?
         @Flag(help: "Store bfloat16/float8 as exact float32 where the target has no such dtype.") var widen = false
         @Flag(help: "Write tied keys as separate copies where the target cannot tie tensors.") var untie = false
         @Flag(help: "Replace OUTPUT if it exists (still atomically).") var force = false
@@ -32,9 +34,11 @@ extension SheafCommand {
             if from == .raw || shape != nil || dtype != nil || byteOrder != nil {
                 guard shape != nil, dtype != nil else { throw ValidationError("raw input needs --shape and --dtype (and --byte-order, default little)") }
             }
-            let target = to ?? InterchangeFormat.forExtension(of: output)
-            guard target != nil else {
+            guard let target = to ?? InterchangeFormat.forExtension(of: output) ?? (shardSize != nil ? .safetensors : nil) else {
                 throw ValidationError("cannot tell the output format from '\(output)'; use a known extension or --to")
+            }
+            if shardSize != nil && target != .safetensors {
+                throw ValidationError("--shard-size writes a safetensors model folder; it cannot be used with --to \(target)")
             }
         }
 
@@ -53,11 +57,12 @@ extension SheafCommand {
 
         private func convert(_ path: String, raw: Interchange.RawLayout?) throws {
             let source = try Interchange.open(path: path, format: from ?? (raw != nil ? .raw : nil), raw: raw)
-            let target = to ?? InterchangeFormat.forExtension(of: output) ?? .sheaf
+            let target = to ?? InterchangeFormat.forExtension(of: output) ?? (shardSize != nil ? .safetensors : .sheaf)
             var options = ExportOptions()
             options.widen = widen
             options.untie = untie
             options.replace = force
+            options.shardSize = shardSize?.bytes
             if let compress { options.save.compression = compress.compression }
             if !force && FileManager.default.fileExists(atPath: output) {
                 throw SheafError(.io, file: output, "output exists", remedy: .replace)

@@ -10,6 +10,9 @@ public struct ExportOptions: Sendable {
     public var untie = false
     /// Replace an existing output (still atomically).
     public var replace = false
+    /// Write safetensors as a Hugging Face model folder of shards of at most
+    /// this many bytes (with their index and config.json), not one file.
+    public var shardSize: Int?
     public init() {}
 }
 
@@ -29,8 +32,9 @@ public struct ExportReport: Sendable {
 /// tensor at a time, atomically, through the format's ``TensorSink``.
 public enum Exporter {
     /// The sink for each writable format.
-    static func sink(for format: InterchangeFormat) -> (any TensorSink)? {
-        switch format {
+    static func sink(for format: InterchangeFormat, options: ExportOptions) -> (any TensorSink)? {
+        if format == .safetensors, let size = options.shardSize { return ModelFolderSink(maxShardBytes: size) }
+        return switch format {
         case .sheaf: SheafSink()
         case .npy: NpySink()
         case .npz: NpzSink()
@@ -49,7 +53,10 @@ public enum Exporter {
     public static func export(_ source: any TensorSource, to path: String, as format: InterchangeFormat,
                               options: ExportOptions = ExportOptions(),
                               progress: ((Int, Int) -> Void)? = nil) throws(SheafError) -> ExportReport {
-        guard let sink = sink(for: format) else {
+        if options.shardSize != nil && format != .safetensors {
+            throw SheafError(.unsupported, file: path, "a shard size applies to safetensors output (a model folder), not to \(format)")
+        }
+        guard let sink = sink(for: format, options: options) else {
             throw SheafError(.unsupported, file: path, format == .hdf5
                 ? "plain HDF5 output is Sheaf: write InterchangeFormat.sheaf (the .sheaf or .h5 extension)"
                 : "writing PyTorch checkpoints is not supported (it would need pickle); write .safetensors or .sheaf, which PyTorch users can load")

@@ -37,6 +37,39 @@ struct ConvertCommandTests {
         #expect(json?["format"] as? String == "sheaf")
     }
 
+    @Test("a Hugging Face folder converts to Sheaf and back to a folder of shards by transformers' rules, config.json byte for byte",
+          .enabled(if: pythonAvailable, "needs the test virtual environment (scripts/test.sh makes it)"))
+    func modelFolders() throws {
+        let python = try #require(testPython, "CI must provide .venv/bin/python")
+        let folder = try TemporaryFolder()
+        for (index, input) in ["folders/hf_sharded", "folders/hf_single"].enumerated() {
+            let original = fixturePath("interchange/" + input)
+            let middle = folder.file("\(index).sheaf")
+            #expect(try sheaf("convert", original, middle).status == 0)
+            for (size, bytes) in [("1KB", "1000"), ("5GB", "5000000000")] {
+                let out = folder.file("\(index)-\(size)")
+                let converted = try sheaf("convert", middle, out, "--shard-size", size)
+                #expect(converted.status == 0, "\(converted.stderr)")
+                let names = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+                #expect(names.contains("config.json"))
+                #expect(names.contains("model.safetensors") == (size == "5GB"), "\(names)")
+                let check = try runProcess(python, [repositoryRoot + "/Tests/Python/check_model_folder.py", out, original, bytes])
+                #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+                #expect(try sheaf("diff", out, original).status == 0)
+            }
+        }
+        // An existing folder is kept unless --force; nothing half-written is left either way.
+        let out = folder.file("0-1KB")
+        let again = try sheaf("convert", folder.file("0.sheaf"), out, "--shard-size", "2KB")
+        #expect(again.status == 1 && again.stderr.contains("--force"), "\(again.stderr)")
+        #expect(try sheaf("convert", folder.file("0.sheaf"), out, "--shard-size", "2KB", "--force").status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasPrefix("model-") }.count == 2)
+        #expect(try sheaf("convert", folder.file("0.sheaf"), folder.file("x.npz"), "--shard-size", "1KB").status == 2)
+        #expect(!folder.contents.contains { $0.hasPrefix(".sheaf-tmp-") }, "\(folder.contents)")
+        let missing = try sheaf("convert", folder.file("0.sheaf"), folder.file("no/such/out.sheaf"))
+        #expect(missing.status == 1 && missing.stderr.contains("the folder") && missing.stderr.contains("does not exist"), "\(missing.stderr)")
+    }
+
     @Test("Sheaf converts back to every format that can hold it, bit-exact as the original tools read it",
           .enabled(if: pythonAvailable, "needs the test virtual environment (scripts/test.sh makes it)"))
     func roundTrips() throws {

@@ -137,6 +137,18 @@ package struct FileDescriptor: Sendable {
         _ = try valueOrErrno { Glibc.rename(from, to) }.get()
     }
 
+    /// The names in the folder at `path` (not `.` and `..`), in directory order.
+    package static func names(inFolder path: String) throws(Errno) -> [String] {
+        guard let folder = opendir(path) else { throw Errno.current }
+        defer { closedir(folder) }
+        var names: [String] = []
+        while let entry = readdir(folder) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     /// Whether something exists at `path` (without following a final symlink's target's absence).
     package static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 }

@@ -32,18 +32,9 @@ public struct Checkpointer: Sendable {
     }
 
     static func list(_ directory: String) throws(SheafError) -> [String] {
-        guard let dir = opendir(directory) else {
-            throw FileDescriptor.Errno.current.sheafError("cannot list the checkpoint folder", file: directory)
+        do { return try FileDescriptor.names(inFolder: directory) } catch {
+            throw error.sheafError("cannot list the checkpoint folder", file: directory)
         }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 
     /// The path of the checkpoint for `step`.
