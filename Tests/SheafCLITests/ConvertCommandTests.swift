@@ -58,6 +58,12 @@ struct ConvertCommandTests {
                 #expect(try sheaf("diff", out, original).status == 0)
             }
         }
+        // From PyTorch shards, which carry no safetensors metadata: the shards still say format = pt.
+        let fromTorch = folder.file("torch-hf")
+        #expect(try sheaf("convert", fixturePath("interchange/folders/hf_torch_sharded"), fromTorch, "--shard-size", "10KB").status == 0)
+        let torchCheck = try runProcess(python, [repositoryRoot + "/Tests/Python/check_model_folder.py", fromTorch, "-", "10000"])
+        #expect(torchCheck.status == 0, "\(torchCheck.stdout)\(torchCheck.stderr)")
+        #expect(try sheaf("diff", fromTorch, fixturePath("interchange/folders/hf_torch_sharded")).status == 0)
         // An existing folder is kept unless --force; nothing half-written is left either way.
         let out = folder.file("0-1KB")
         let again = try sheaf("convert", folder.file("0.sheaf"), out, "--shard-size", "2KB")
