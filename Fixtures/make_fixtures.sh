@@ -6,9 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check numpy h5py safetensors xxhash torch
+  .venv/bin/pip install -q --disable-pip-version-check numpy h5py safetensors xxhash torch ml_dtypes huggingface_hub
 fi
 .venv/bin/python make_format_fixtures.py
 .venv/bin/python make_interchange_fixtures.py
 .venv/bin/python make_safetensors_rules_fixtures.py
+.venv/bin/python make_torch_legacy_fixtures.py
+.venv/bin/python make_model_folder_fixtures.py
 .venv/bin/python make_security_fixtures.py

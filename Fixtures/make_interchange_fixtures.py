@@ -426,9 +426,7 @@ def hostile_fixtures():
     # Found by fuzzing: a list appended to itself (a reference cycle, once a memory leak).
     torch_zip(h("pickle_self_reference.pt"), b"\x80\x02" + b"](2]e.")
     hostile("hostile/pickle_self_reference.pt", "torch", "limitExceeded", "nested deeper")
-    with open(h("legacy_pickle.pt"), "wb") as f:
-        f.write(b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.")
-    hostile("hostile/legacy_pickle.pt", "torch", "unsupported", "legacy")
+    # Legacy (pre-1.6) checkpoints, and a truncated one: make_torch_legacy_fixtures.py.
     with open(h("unknown.bin"), "wb") as f:
         f.write(b"just some bytes that are not any tensor format")
     hostile("hostile/unknown.bin", None, "unsupported", "cannot tell the format")

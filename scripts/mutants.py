@@ -80,6 +80,11 @@ MUTANTS = [
      "guard case .integer(let number) = item, number >= 0 else {",
      "var number = 0\n                if case .integer(let n) = item { number = n } else if case .number(let d) = item { number = Int(d) }\n                guard number >= 0 else {",
      "SafetensorsRules|InterchangeFixture"),
+    # Legacy PyTorch checkpoints.
+    ("legacy storage sizes are trusted", "Sources/SheafInterchange/Torch/TorchSource.swift",
+     "guard count == UInt64(storage.count) else {", "guard count >= 0 else {", "InterchangeFixture|hostile"),
+    ("legacy storages are read from the wrong place", "Sources/SheafInterchange/Torch/TorchSource.swift",
+     "offsets[key] = position + 8", "offsets[key] = position", "InterchangeFixture"),
     # Model folders and sharded checkpoints.
     ("an index may name a shard outside its folder", "Sources/SheafInterchange/ModelFolder/ShardIndex.swift",
      "guard isPlainName(shard) else {", "guard !shard.isEmpty else {", "InterchangeFixture"),

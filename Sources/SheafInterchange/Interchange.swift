@@ -46,8 +46,10 @@ public enum Interchange {
             return (sharded.format, sharded)
         }
         if prefix.count >= 2, prefix[0] == 0x80, prefix[1] <= 5 {
+            // PROTO n, LONG1 10: the legacy torch.save's magic number.
+            if prefix.dropFirst(2).starts(with: [0x8A, 0x0A] + TorchSource.legacyMagic) { return (.torch, nil) }
             throw SheafError(.unsupported, file: path,
-                             "a bare pickle (PyTorch's legacy pre-1.6 format, or another pickle); re-save it with a current torch.save, which writes the zip format")
+                             "a bare pickle that is not a PyTorch checkpoint (no torch magic number); Sheaf reads no other pickles")
         }
         throw SheafError(.unsupported, file: path,
                          "cannot tell the format from the content (not HDF5, NumPy, zip, safetensors, a sharded checkpoint's index); for raw bytes give the format raw with its dtype, shape and byte order",
@@ -95,7 +97,12 @@ public enum Interchange {
         case .npz: return try NpzSource(archive: try ZipReader(file: try FileReader(path: path)))
         case .safetensors:
             return try SafetensorsSource(path: path)
-        case .torch: return try TorchSource(archive: try ZipReader(file: try FileReader(path: path)))
+        case .torch:
+            let file = try FileReader(path: path)
+            if ZipReader.looksLikeZip(try file.bytes(at: 0, count: min(file.size, 4))) {
+                return try TorchSource(archive: try ZipReader(file: file))
+            }
+            return try TorchSource(legacy: file)
         case .raw:
             guard let raw else {
                 throw SheafError(.invalidArgument, file: path, "raw input needs its dtype, shape and byte order (a RawLayout)",

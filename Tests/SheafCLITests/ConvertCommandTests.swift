@@ -10,6 +10,7 @@ struct ConvertCommandTests {
         "numpy/stored.npz", "numpy/deflated.npz", "safetensors/all_dtypes.safetensors", "hdf5/keras_like.h5",
         "format/valid/all_dtypes.sheaf", "format/valid/big_endian.sheaf", "format/valid/tied.sheaf",
         "folders/hf_sharded", "folders/hf_sharded/model.safetensors.index.json", "folders/hf_single", "folders/hf_torch_sharded",
+        "torch/legacy_mlp.params", "torch/legacy_views.pt", "torch/legacy_tied.pt",
     ]
 
     @Test("help lists every subcommand")

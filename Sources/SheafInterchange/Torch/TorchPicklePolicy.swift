@@ -22,6 +22,15 @@ extension Unpickler {
         "float8_e4m3fn": .float8_e4m3fn, "float8_e5m2": .float8_e5m2,
     ]
 
+    /// torch dtypes and storage classes Sheaf has no dtype for: named as such
+    /// when a checkpoint uses one.
+    static let unsupportedTorchTypes: Set<String> = [
+        "complex32", "chalf", "ComplexHalfStorage", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu",
+        "float4_e2m1fn_x2", "qint8", "quint8", "qint32", "quint4x2", "quint2x4", "QInt8Storage", "QUInt8Storage",
+        "QInt32Storage", "QUInt4x2Storage", "QUInt2x4Storage", "bits1x8", "bits2x4", "bits4x2", "bits8", "bits16",
+        "int1", "int2", "int3", "int4", "int5", "int6", "int7", "uint1", "uint2", "uint3", "uint4", "uint5", "uint6", "uint7",
+    ]
+
     static let allowedCallables: Set<String> = [
         "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
         "torch.storage.UntypedStorage", "torch.UntypedStorage", "torch._utils._rebuild_tensor",
@@ -34,15 +43,31 @@ extension Unpickler {
         let full = "\(module).\(name)"
         if module == "torch", Self.storageTypes[name] != nil || Self.torchDTypes[name] != nil { return .global(module, name) }
         if Self.allowedCallables.contains(full) { return .global(module, name) }
+        if full == "torch._utils._rebuild_qtensor" {
+            throw SheafError(.unknownDType, file: file,
+                             "the checkpoint holds quantized tensors (qint8, quint8, qint32 with scale and zero point), which Sheaf does not support; dequantize them (tensor.dequantize()) before saving")
+        }
+        if module == "torch", Self.unsupportedTorchTypes.contains(name) {
+            throw SheafError(.unknownDType, file: file,
+                             "the checkpoint uses torch.\(name), a dtype Sheaf does not support (Sheaf has \(DType.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        if module == "__main__" || module.hasPrefix("torch.nn.modules") || name.first?.isUppercase == true && module != "torch" {
+            throw SheafError(.unsupported, file: file,
+                             "pickle refers to the class '\(full)': a whole object saved with torch.save(model), which only running its code could rebuild; refused (nothing was executed). Save model.state_dict() instead")
+        }
         throw SheafError(.unsupported, file: file,
                          "pickle refers to the global '\(full)', which a weights file does not need; refused (nothing was executed)")
     }
 
     mutating func persistent(_ pid: PickleValue) throws(SheafError) -> PickleValue {
-        guard case .tuple(let parts) = pid, parts.count == 5, case .string("storage") = parts[0],
+        guard case .tuple(let parts) = pid, parts.count == 5 || (parts.count == 6 && storageBytes == nil),
+              case .string("storage") = parts[0],
               case .global(let module, let typeName) = parts[1], case .string(let key) = parts[2],
               case .int(let count) = parts[4] else {
             throw fail("persistent id is not ('storage', type, key, location, numel)", .unsupported)
+        }
+        if parts.count == 6, case .none = parts[5] {} else if parts.count == 6 {
+            throw fail("legacy storage '\(key)' is a view of another storage (PyTorch before 1.0); re-save it with a current torch.save", .unsupported)
         }
         let dtype: DType
         if typeName == "UntypedStorage" {
@@ -56,13 +81,16 @@ extension Unpickler {
             guard existing.dtype == dtype else { throw fail("storage '\(key)' used with two dtypes") }
             return .storage(existing)
         }
-        guard count >= 0, let bytes = storageBytes(key) else {
-            throw SheafError(.invalidFile, file: file, key: "data/\(key)", "storage '\(key)' has no data member in the archive")
-        }
         let (needed, overflow) = Int(count).multipliedReportingOverflow(by: dtype.itemSize)
-        guard !overflow, needed == bytes else {
-            throw SheafError(.invalidFile, file: file, key: "data/\(key)",
-                             "storage '\(key)' claims \(count) \(dtype) elements (\(needed) bytes), the data member holds \(bytes) bytes")
+        guard count >= 0, !overflow else { throw fail("storage '\(key)' claims \(count) elements", .limitExceeded) }
+        if let storageBytes {
+            guard let bytes = storageBytes(key) else {
+                throw SheafError(.invalidFile, file: file, key: "data/\(key)", "storage '\(key)' has no data member in the archive")
+            }
+            guard needed == bytes else {
+                throw SheafError(.invalidFile, file: file, key: "data/\(key)",
+                                 "storage '\(key)' claims \(count) \(dtype) elements (\(needed) bytes), the data member holds \(bytes) bytes")
+            }
         }
         let storage = PickleStorage(key: key, dtype: dtype, count: Int(count))
         storages[key] = storage

@@ -22,27 +22,41 @@ struct Unpickler {
     var containers: [AnyObject] = []
     /// Untyped storages seen as a dtype by `_rebuild_tensor_v3`, by "key|dtype".
     var retyped: [String: PickleStorage] = [:]
-    /// How to find a storage's size: the byte count of its data member.
-    let storageBytes: (String) -> Int?
+    /// How to find a storage's size (the byte count of its data member), or nil
+    /// when the sizes are checked after the pickle (the legacy format, whose
+    /// storages follow the pickles): persistent ids are then recorded as they
+    /// are, and 6-part legacy ids are accepted.
+    let storageBytes: ((String) -> Int?)?
+    /// Set when the program ran past the end of ``data`` (more bytes may complete it).
+    private(set) var ranOut = false
 
-    init(data: [UInt8], file: String, storageBytes: @escaping (String) -> Int?) {
+    init(data: [UInt8], file: String, start: Int = 0, storageBytes: ((String) -> Int?)?) {
         self.data = data
         self.file = file
+        self.position = start
         self.storageBytes = storageBytes
     }
+
+    /// Where the next pickle program starts (after a ``load()``).
+    var end: Int { position }
+    /// The storages the program referred to, by key.
+    var referencedStorages: [String: PickleStorage] { storages }
 
     func fail(_ message: String, _ code: SheafError.Code = .invalidFile) -> SheafError {
         SheafError(code, file: file, "pickle at byte \(position): \(message)")
     }
 
     mutating func byte() throws(SheafError) -> UInt8 {
-        guard position < data.count else { throw fail("ends before STOP") }
+        guard position < data.count else { ranOut = true; throw fail("ends before STOP") }
         defer { position += 1 }
         return data[position]
     }
 
     mutating func take(_ n: Int) throws(SheafError) -> ArraySlice<UInt8> {
-        guard n >= 0, n <= data.count - position else { throw fail("needs \(n) bytes, \(data.count - position) left") }
+        guard n >= 0, n <= data.count - position else {
+            ranOut = n >= 0
+            throw fail("needs \(n) bytes, \(data.count - position) left")
+        }
         defer { position += n }
         return data[position..<(position + n)]
     }
@@ -54,7 +68,10 @@ struct Unpickler {
     }
 
     mutating func line() throws(SheafError) -> String {
-        guard let end = data[position...].prefix(1024).firstIndex(of: 0x0A) else { throw fail("unterminated text line") }
+        guard let end = data[position...].prefix(1024).firstIndex(of: 0x0A) else {
+            ranOut = data.count - position < 1024
+            throw fail("unterminated text line")
+        }
         defer { position = end + 1 }
         return String(decoding: data[position..<end], as: UTF8.self)
     }
