@@ -40,7 +40,8 @@ public enum Exporter {
         case .npz: NpzSink()
         case .safetensors: SafetensorsSink()
         case .raw: RawSink()
-        case .hdf5, .torch: nil
+        case .torch: TorchSink()
+        case .hdf5: nil
         }
     }
 
@@ -57,9 +58,7 @@ public enum Exporter {
             throw SheafError(.unsupported, file: path, "a shard size applies to safetensors output (a model folder), not to \(format)")
         }
         guard let sink = sink(for: format, options: options) else {
-            throw SheafError(.unsupported, file: path, format == .hdf5
-                ? "plain HDF5 output is Sheaf: write InterchangeFormat.sheaf (the .sheaf or .h5 extension)"
-                : "writing PyTorch checkpoints is not supported (it would need pickle); write .safetensors or .sheaf, which PyTorch users can load")
+            throw SheafError(.unsupported, file: path, "plain HDF5 output is Sheaf: write InterchangeFormat.sheaf (the .sheaf or .h5 extension)")
         }
         let entries = source.entries
         var report = ExportReport(format: format)

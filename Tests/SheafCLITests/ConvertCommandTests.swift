@@ -77,6 +77,31 @@ struct ConvertCommandTests {
         #expect(missing.status == 1 && missing.stderr.contains("the folder") && missing.stderr.contains("does not exist"), "\(missing.stderr)")
     }
 
+    @Test("Sheaf converts back to PyTorch checkpoints: same keys, dtypes, shapes, bytes and ties; the loader's rules hold",
+          .enabled(if: pythonAvailable, "needs the test virtual environment (scripts/test.sh makes it)"))
+    func toTorch() throws {
+        let python = try #require(testPython, "CI must provide .venv/bin/python")
+        let folder = try TemporaryFolder()
+        var pairs: [String] = []
+        for input in ["torch/all_dtypes.pt", "torch/tied.pt", "torch/views.pt", "torch/x-file", "torch/x-files",
+                      "torch/legacy_mlp.params", "folders/hf_torch_sharded"] {
+            let original = fixturePath("interchange/" + input)
+            let name = input.replacingOccurrences(of: "/", with: "_")
+            let middle = folder.file(name + ".sheaf"), back = folder.file(name + ".pt")
+            #expect(try sheaf("convert", original, middle).status == 0)
+            let converted = try sheaf("convert", middle, back)
+            #expect(converted.status == 0, "\(converted.stderr)")
+            let diff = try sheaf("diff", original, back)
+            #expect(diff.status == 0, "\(input): \(diff.stdout)")
+            // Ties come back as ties.
+            let inspected = try sheaf("inspect", "--json", back)
+            if input == "torch/tied.pt" { #expect(inspected.stdout.contains("\"tied_to\" : \"embedding.weight\"") || inspected.stdout.contains("\"tied_to\": \"embedding.weight\""), "\(inspected.stdout)") }
+            if !input.hasPrefix("folders/") && !input.contains("legacy") { pairs += [original, back] }
+        }
+        let check = try runProcess(python, [repositoryRoot + "/Tests/Python/check_torch_zip.py"] + pairs)
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+    }
+
     @Test("Sheaf converts back to every format that can hold it, bit-exact as the original tools read it",
           .enabled(if: pythonAvailable, "needs the test virtual environment (scripts/test.sh makes it)"))
     func roundTrips() throws {

@@ -10,8 +10,10 @@ final class ZipWriter {
 
     init(file: FileWriter) { self.file = file }
 
-    /// Adds a stored member whose content is `parts` concatenated.
-    func add(name: String, parts: [UnsafeRawBufferPointer]) throws(SheafError) {
+    /// Adds a stored member whose content is `parts` concatenated; with
+    /// `alignment`, its data starts at a multiple of it in the file (padding in
+    /// an extra field, as PyTorch's writer does, so the data can be mapped).
+    func add(name: String, parts: [UnsafeRawBufferPointer], alignment: Int = 1) throws(SheafError) {
         let nameBytes = Array(name.utf8)
         var crc: UInt32 = 0
         var size = 0
@@ -30,10 +32,19 @@ final class ZipWriter {
         header.u32(Int(crc))
         header.u32(zip64 ? 0xFFFF_FFFF : size)
         header.u32(zip64 ? 0xFFFF_FFFF : size)
+        var extra = ByteBuilder()
+        if zip64 { extra.u16(1); extra.u16(16); extra.u64(size); extra.u64(size) }
+        let unpadded = offset + 30 + nameBytes.count + extra.bytes.count
+        if alignment > 1, unpadded % alignment != 0 {
+            // An extra field of id "FB" whose payload is padding (4 header bytes + n).
+            let padding = (alignment - (unpadded + 4) % alignment) % alignment
+            extra.u16(0x4246); extra.u16(padding)
+            extra.append([UInt8](repeating: 0x5A, count: padding))
+        }
         header.u16(nameBytes.count)
-        header.u16(zip64 ? 20 : 0)
+        header.u16(extra.bytes.count)
         header.append(nameBytes)
-        if zip64 { header.u16(1); header.u16(16); header.u64(size); header.u64(size) }
+        header.append(extra.bytes)
         try file.write(header.bytes)
         for part in parts { try file.write(part) }
         entries.append(Entry(name: nameBytes, crc: crc, size: size, offset: offset))
