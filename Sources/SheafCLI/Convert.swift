@@ -73,7 +73,7 @@ extension SheafCommand {
             }
             progress.finish()
             if !quiet {
-                print("converted \(input) (\(source.format)) to \(output) (\(target)): \(report.tensors) tensors\(report.tied > 0 ? " (\(report.tied) tied)" : ""), \(formatBytes(report.bytes))")
+                print("converted \(input) (\(source.format)) to \(output) (\(target)): \(sizeSummary(source.entries))")
                 for note in report.notes { print("note: \(note)") }
             }
         }

@@ -36,7 +36,7 @@ extension SheafCommand {
             }
             for line in report.metadataDifferences { print("metadata \(line)") }
             if report.equal {
-                print("equal: \(report.compared.count) tensors\(rtol > 0 || atol > 0 ? " within rtol \(rtol), atol \(atol)" : "")")
+                print("equal: \(counted(report.compared.count, "tensor"))\(rtol > 0 || atol > 0 ? " within rtol \(rtol), atol \(atol)" : "")")
             } else {
                 throw CommandFailure()
             }

@@ -15,6 +15,7 @@ extension SheafCommand {
         @Option(help: "The input, a .npy file (or any single-tensor file).") var input: String
         @Option(help: "Write the output here (.npy or any writable format).") var output: String?
         @Option(help: "auto (the first GPU, else the CPU), cpu, or cuda:N.") var device: DeviceArgument = DeviceArgument(argument: "auto")!
+        @Flag(help: "Replace --output if it exists (still atomically).") var force = false
         @OptionGroup var isolation: IsolationOptions
 
         /// The architecture as given, for messages.
@@ -26,6 +27,9 @@ extension SheafCommand {
         }
 
         func run() throws {
+            if let output, !force, FileDescriptor.exists(output) {
+                throw SheafError(.io, file: output, "output exists", remedy: .replace)
+            }
             let target = device.resolved
             let model = try architecture.make()
             let paramsFile = try InputFile(params), inputFile = try InputFile(input)
@@ -42,13 +46,16 @@ extension SheafCommand {
                     }
                     return try source.tensor(at: 0)
                 }
+                if tensor.dtype != .float32 {
+                    printWarning("note: the input is \(tensor.dtype); the runtime computes in float32, so it is converted (exactly for float16, bfloat16 and small integers; float64 is rounded)")
+                }
                 let x = try NDArray(try tensor.converted(to: .float32), on: target)
                 let y = try model(x)
                 let result = try y.tensor()
                 if let output {
                     let format = InterchangeFormat.forExtension(of: output) ?? .npy
                     var options = ExportOptions()
-                    options.replace = true
+                    options.replace = force
                     _ = try Exporter.export(StateDictSource(result, name: "the output"), to: output, as: format, options: options)
                     print("ran \(name) on \(target): input \(x.shape) -> output \(y.shape), written to \(output)")
                 } else {

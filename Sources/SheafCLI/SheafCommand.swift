@@ -77,6 +77,19 @@ func printWarning(_ message: String) {
     FileHandle.standardError.write(Data(("sheaf: " + message + "\n").utf8))
 }
 
+/// `count` and `noun`, plural unless the count is one ("1 tensor", "2 tensors").
+func counted(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
+
+/// A source's tensors and sizes: every key's bytes, and, with ties, the bytes
+/// stored once ("14 tensors (1 tied), 621.9 MiB, 474.7 MiB stored").
+func sizeSummary(_ entries: [SourceEntry]) -> String {
+    let logical = entries.reduce(0) { $0 + $1.byteCount }
+    let tied = entries.filter { $0.tiedTo != nil }
+    let stored = logical - tied.reduce(0) { $0 + $1.byteCount }
+    return counted(entries.count, "tensor") + (tied.isEmpty ? ", \(formatBytes(logical))"
+        : " (\(tied.count) tied), \(formatBytes(logical)), \(formatBytes(stored)) stored")
+}
+
 /// Human-readable byte counts.
 func formatBytes(_ bytes: Int) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"]

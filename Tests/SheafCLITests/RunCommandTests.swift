@@ -16,6 +16,12 @@ struct RunCommandTests {
         let expected = try Interchange.open(path: torch + "seed_mlp_output.npy").tensor(at: 0).scalars(as: Float.self)
         #expect(y.count == expected.count && !y.isEmpty)
         for (a, b) in zip(y, expected) { #expect(abs(a - b) <= 1e-5 * max(abs(b), 1e-3)) }
+        // An existing output is kept unless --force, as convert does.
+        let again = try sheaf("run", "seed-mlp", "--params", torch + "seed_mlp.params", "--input", torch + "seed_mlp_input.npy",
+                              "--output", folder.file("y.npy"), "--device", "cpu")
+        #expect(again.status == 1 && again.stderr.contains("--force"), "\(again.stderr)")
+        #expect(try sheaf("run", "seed-mlp", "--params", torch + "seed_mlp.params", "--input", torch + "seed_mlp_input.npy",
+                          "--output", folder.file("y.npy"), "--device", "cpu", "--force").status == 0)
         // The same parameters converted to Sheaf run the same.
         #expect(try sheaf("convert", torch + "sequential_mlp.pt", folder.file("seq.sheaf")).status == 0)
         let sequential = try sheaf("run", "mlp:20,64,32,10", "--params", folder.file("seq.sheaf"), "--input", torch + "sequential_mlp_input.npy")
