@@ -302,6 +302,8 @@ def hdf5_fixtures():
             entry("model_weights.dense.bias", "float32", bias.shape, np_bytes(bias)),
             entry("model_weights.dense.kernel", "float32", kernel.shape, np_bytes(kernel),
                   tied_to="model_weights.alias")],
+           metadata={"backend": {"type": "string", "value": "tensorflow"},
+                     "model_weights.dense@weight_names": {"type": "list[string]", "value": ["dense/kernel:0", "dense/bias:0"]}},
            notes=["skipped /label"])
 
 

@@ -48,7 +48,7 @@ extension SheafCommand {
             print("file:     \(file)")
             print("format:   \(source.format)\(version.map { " \($0)" } ?? "")")
             print("kind:     \(source.kind)")
-            print("tensors:  \(sizeSummary(source.entries))")
+            print("tensors:  \(sizeSummary(source.entries, noun: false))")
             if !source.metadata.isEmpty {
                 print("metadata:")
                 for (name, value) in source.metadata.sorted(by: { $0.key < $1.key }) {

@@ -82,11 +82,11 @@ func counted(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count 
 
 /// A source's tensors and sizes: every key's bytes, and, with ties, the bytes
 /// stored once ("14 tensors (1 tied), 621.9 MiB, 474.7 MiB stored").
-func sizeSummary(_ entries: [SourceEntry]) -> String {
+func sizeSummary(_ entries: [SourceEntry], noun: Bool = true) -> String {
     let logical = entries.reduce(0) { $0 + $1.byteCount }
     let tied = entries.filter { $0.tiedTo != nil }
     let stored = logical - tied.reduce(0) { $0 + $1.byteCount }
-    return counted(entries.count, "tensor") + (tied.isEmpty ? ", \(formatBytes(logical))"
+    return (noun ? counted(entries.count, "tensor") : String(entries.count)) + (tied.isEmpty ? ", \(formatBytes(logical))"
         : " (\(tied.count) tied), \(formatBytes(logical)), \(formatBytes(stored)) stored")
 }
 

@@ -2,7 +2,7 @@ import SheafHDF5
 
 extension SheafFile {
     /// The metadata attributes among `names` (those not reserved by the format), typed (§7).
-    static func readMetadata(_ attributes: HDF5Attributes, names: [String], path: String, key: String?) throws(SheafError) -> Metadata {
+    package static func readMetadata(_ attributes: HDF5Attributes, names: [String], path: String, key: String?) throws(SheafError) -> Metadata {
         var metadata: Metadata = [:]
         for name in names where !name.hasPrefix(FormatLayout.reservedPrefix) {
             let value: HDF5AttributeValue?

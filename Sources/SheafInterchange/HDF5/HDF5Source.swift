@@ -3,6 +3,9 @@ import SheafHDF5
 
 /// Any HDF5 file (h5py, Keras, …): every numeric dataset becomes a tensor whose
 /// key is its path with `/` replaced by `.`; other datasets are skipped with a note.
+/// Attributes are carried as metadata: the root's under their names, a group's
+/// as `GROUP.KEY@NAME`, a dataset's on its tensor; an attribute of a type
+/// metadata cannot hold is named in a note.
 ///
 /// Only data inside the file is read (the read policy of the HDF5 layer): a
 /// soft, external or user-defined link, external storage or a virtual dataset
@@ -14,8 +17,10 @@ final class HDF5Source: TensorSource {
     let path: String
     let format = InterchangeFormat.hdf5
     let kind = SheafKind.dict
-    let metadata: Metadata = [:]
+    private(set) var metadata: Metadata = [:]
     private(set) var entries: [SourceEntry] = []
+    /// Each entry's dataset attributes.
+    private var tensorMetadata: [Metadata] = []
     private(set) var notes: [String] = []
     /// Where each entry's dataset is: its group (kept open) and its name there.
     private var locations: [(group: OpenGroup, name: String, path: String)] = []
@@ -55,6 +60,10 @@ final class HDF5Source: TensorSource {
                              "group /\(groupPath) is /\(first) reached again by another path; groups linked from more than one place are not supported")
         }
         groupPaths[address] = groupPath
+        let prefix = groupPath.replacingOccurrences(of: "/", with: ".")
+        for (name, value) in try attributes(of: current.group.attributes, at: groupPath) {
+            metadata[prefix.isEmpty ? name : prefix + "@" + name] = value
+        }
         for (name, kind) in links {
             let full = groupPath.isEmpty ? name : groupPath + "/" + name
             let key = full.replacingOccurrences(of: "/", with: ".")
@@ -106,6 +115,22 @@ final class HDF5Source: TensorSource {
             entries.append(SourceEntry(key: key, dtype: dtype, shape: shape, storage: storage))
         }
         locations.append((group, name, full))
+        let dataset = try hdf5(path, key: key) { () throws(HDF5Error) in try group.group.openDataset(name) }
+        tensorMetadata.append(try attributes(of: dataset.attributes, at: full))  // read while the dataset is open
+    }
+
+    /// The attributes of one object as metadata; those of other types, or with
+    /// names metadata cannot have, are named in a note.
+    private func attributes(of attributes: HDF5Attributes, at objectPath: String) throws(SheafError) -> Metadata {
+        let names = try hdf5(path) { () throws(HDF5Error) in try attributes.names() }
+        guard !names.isEmpty else { return [:] }
+        let usable = names.filter { !$0.isEmpty && !$0.contains("/") && !$0.hasPrefix(FormatLayout.reservedPrefix) }
+        let values = try SheafFile.readMetadata(attributes, names: usable, path: path, key: nil)
+        let dropped = names.filter { values[$0] == nil }
+        if !dropped.isEmpty {
+            notes.append("attributes of /\(objectPath) not carried (a type or name metadata cannot hold): \(dropped.joined(separator: ", "))")
+        }
+        return values
     }
 
     func tensor(at index: Int) throws(SheafError) -> Tensor {
@@ -115,9 +140,11 @@ final class HDF5Source: TensorSource {
             let dataset = try group.group.openDataset(name)
             let memoryType = try entry.dtype.hdf5MemoryType()
             do {
-                return try Tensor(dtype: entry.dtype, shape: entry.shape) { buffer in
+                var tensor = try Tensor(dtype: entry.dtype, shape: entry.shape) { buffer in
                     try dataset.read(into: buffer, as: memoryType)
                 }
+                tensor.metadata = tensorMetadata[index]
+                return tensor
             } catch let error as HDF5Error {
                 throw error
             } catch {
