@@ -28,10 +28,44 @@ class MLP(torch.nn.Module):
         return self.output(torch.relu(self.hidden(x)))
 
 
+def io_save(obj):
+    import io
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def describe(value, prefix, tensors, metadata):
+    """`value` in Sheaf's checkpoint-structure notation (Spec §8.1), collecting
+    its tensors (manifest entries) and scalar leaves (typed metadata) by dotted key."""
+    join = lambda key: f"{prefix}.{key}" if prefix else str(key)
+    scalar_type = {bool: "bool", int: "int", float: "float", str: "string"}
+    if isinstance(value, torch.Tensor):
+        tensors.append(torch_entry(prefix, value))
+        return {"tensor": prefix}
+    if value is None:
+        return {"none": None}
+    if isinstance(value, dict):
+        items = [[key if not isinstance(key, bool) else key, describe(v, join("True" if key is True else "False" if key is False else key), tensors, metadata)]
+                 for key, v in value.items()]
+        return {"dict": items, "ordered": isinstance(value, collections.OrderedDict)}
+    if isinstance(value, (list, tuple)):
+        kinds = {type(v) for v in value}
+        if prefix and value and len(kinds) == 1 and kinds.pop() in scalar_type:
+            t = scalar_type[type(value[0])]
+            metadata[prefix] = {"type": f"list[{t}]", "value": list(value)}
+            return {"metadata": prefix, **({"tuple": True} if isinstance(value, tuple) else {})}
+        nodes = [describe(v, join(i), tensors, metadata) for i, v in enumerate(value)]
+        return {"tuple": nodes} if isinstance(value, tuple) else {"list": nodes}
+    metadata[prefix] = {"type": scalar_type[type(value)], "value": value}
+    return {"metadata": prefix}
+
+
 def main():
     with open(os.path.join(OUT, "manifest.json")) as f:
         manifest = json.load(f)
-    mine = ("hostile/whole_model.pt", "hostile/legacy_pickle.pt", "hostile/torch_float8_e4m3fnuz.pt",
+    mine = ("torch/adam_checkpoint.pt", "hostile/whole_model.pt", "hostile/legacy_pickle.pt", "hostile/torch_float8_e4m3fnuz.pt",
             "hostile/torch_complex32.pt", "hostile/torch_qint8.pt", "hostile/legacy_wrong_count.pt",
             "hostile/legacy_short_storage.pt")
     records = [r for r in manifest["files"] if not r["path"].startswith(PREFIX) and r["path"] not in mine]
@@ -66,6 +100,24 @@ def main():
     tied = collections.OrderedDict([("embedding.weight", emb.weight), ("head.weight", emb.weight)])
     save("tied.pt", tied, "dict", [torch_entry("embedding.weight", emb.weight),
                                     torch_entry("head.weight", emb.weight, tied_to="embedding.weight")])
+
+    # A training checkpoint with Adam's state (int keys, tuples, None, bools), in both
+    # formats, with its nesting as torch.load returns it, in Sheaf's structure notation.
+    torch.manual_seed(1)
+    net = MLP()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    net(torch.randn(2, 20)).sum().backward()
+    optimizer.step()
+    checkpoint = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 7, "note": None,
+                  "history": [0.5, 0.25], "flags": (True, False), "empty": {}}
+    loaded = torch.load(io_save(checkpoint), weights_only=True)
+    tensors, metadata = [], {}
+    nesting = describe(loaded, "", tensors, metadata)
+    for legacy in (False, True):
+        name = ("legacy_" if legacy else "") + "adam_checkpoint.pt"
+        torch.save(checkpoint, os.path.join(OUT, "torch", name), _use_new_zipfile_serialization=not legacy)
+        records.append({"path": "torch/" + name, "format": "torch", "valid": True, "kind": "dict", "tensors": tensors,
+                        "metadata": metadata, "nesting": nesting, "written_by": "torch " + torch.__version__})
 
     # A whole model pickled: refused, and the message says what to save instead.
     torch.save(MLP(), os.path.join(OUT, "hostile/whole_model.pt"))

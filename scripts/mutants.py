@@ -85,6 +85,13 @@ MUTANTS = [
      "guard count == UInt64(storage.count) else {", "guard count >= 0 else {", "InterchangeFixture|hostile"),
     ("legacy storages are read from the wrong place", "Sources/SheafInterchange/Torch/TorchSource.swift",
      "offsets[key] = position + 8", "offsets[key] = position", "InterchangeFixture"),
+    # Checkpoint structure.
+    ("integer dict keys come back as text", "Sources/SheafInterchange/Torch/TorchSource.swift",
+     "items.append(CheckpointItem(key: dict.typedKeys[key] ?? .string(key),", "items.append(CheckpointItem(key: .string(key),",
+     "nesting"),
+    ("a structure naming a missing key is accepted", "Sources/Sheaf/Writing/SheafWriter.swift",
+     "if let missing = tensors.first(where: { !keys.contains($0) }) {", "if let missing = tensors.first(where: { $0.isEmpty }) {",
+     "StructureRules"),
     # Model folders and sharded checkpoints.
     ("an index may name a shard outside its folder", "Sources/SheafInterchange/ModelFolder/ShardIndex.swift",
      "guard isPlainName(shard) else {", "guard !shard.isEmpty else {", "InterchangeFixture"),

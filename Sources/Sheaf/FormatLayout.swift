@@ -21,6 +21,8 @@ public enum FormatLayout {
     public static let majorVersion = 1
     public static let minorVersion = 0
     public static var version: String { "\(majorVersion).\(minorVersion)" }
+    /// The version a file with a checkpoint structure (§8.1) declares.
+    public static let structureVersion = "1.1"
 
     /// Raw data of contiguous datasets starts at a multiple of this.
     public static let alignment = 64

@@ -97,7 +97,11 @@ public enum Exporter {
             progress?(done, total)
             return tensor
         }
-        let plan = ExportPlan(kind: source.kind, entries: entries, metadata: source.metadata, options: options, tensor: load)
+        let plan = ExportPlan(kind: source.kind, entries: entries, metadata: source.metadata,
+                              structure: sink.keepsStructure ? source.structure : nil, options: options, tensor: load)
+        if source.structure != nil && !sink.keepsStructure {
+            report.notes.append("\(format) has no place for the checkpoint's nesting: the keys are written flat (.sheaf and .pt keep it)")
+        }
         report.notes += try sink.check(plan, path: path)
         report.notes += try sink.write(plan, to: path)
         return report

@@ -6,6 +6,8 @@ struct ExportPlan {
     let kind: SheafKind
     let entries: [SourceEntry]
     let metadata: Metadata
+    /// The checkpoint's nesting, for the sinks that can write it back.
+    var structure: CheckpointNode? = nil
     let options: ExportOptions
     /// Reads the tensor of `entries[index]`, widened where the sink asked for it.
     let tensor: (Int) throws(SheafError) -> Tensor
@@ -24,6 +26,8 @@ protocol TensorSink {
     var widened: Set<DType> { get }
     /// Whether the format can store a tied key as a second name for another key's data.
     var keepsTies: Bool { get }
+    /// Whether the format can hold a checkpoint's nesting (``ExportPlan/structure``).
+    var keepsStructure: Bool { get }
     /// Refuses what the format cannot hold; returns notes for what it changes in
     /// form only (never in values).
     func check(_ plan: ExportPlan, path: String) throws(SheafError) -> [String]
@@ -34,6 +38,7 @@ protocol TensorSink {
 extension TensorSink {
     var widened: Set<DType> { [] }
     var keepsTies: Bool { false }
+    var keepsStructure: Bool { false }
 
     /// Writes through a ``FileWriter`` on a temporary file, published atomically.
     func atomic(_ path: String, _ options: ExportOptions, _ body: (FileWriter) throws(SheafError) -> Void) throws(SheafError) {

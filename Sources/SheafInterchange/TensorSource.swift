@@ -41,6 +41,10 @@ public protocol TensorSource: AnyObject {
     var formatVersion: String? { get }
     /// Each key's checksum as `ALGORITHM:HEX`, where the format records them.
     var checksums: [String: String] { get }
+    /// The nesting of the checkpoint the entries and metadata were flattened
+    /// from, where the source knows it (a nested PyTorch checkpoint, a Sheaf
+    /// file that recorded one).
+    var structure: CheckpointNode? { get }
     /// Checks the file against every rule of its format, checksums included,
     /// where the format defines such a check (Sheaf); nil otherwise.
     func verify() -> [VerificationProblem]?
@@ -49,6 +53,7 @@ public protocol TensorSource: AnyObject {
 extension TensorSource {
     public var notes: [String] { [] }
     public var formatVersion: String? { nil }
+    public var structure: CheckpointNode? { nil }
     public var checksums: [String: String] { [:] }
     public func verify() -> [VerificationProblem]? { nil }
 

@@ -4,6 +4,9 @@ With torch importable (Fixtures/.venv): torch.load(weights_only=True) and
 torch.load(mmap=True) of each written file give the original's keys, dtypes,
 shapes and bytes, and tied keys share one storage.
 
+Nested checkpoints come back with the same nesting: container and key types,
+order, values.
+
 Without torch (CI): the rules torch.load applies, checked with the standard
 library: one ARCHIVE/ folder with data.pkl, byteorder "little", version; the
 pickle disassembles and names only globals torch's weights-only unpickler
@@ -64,6 +67,23 @@ def structure(path):
 def with_torch(original, written):
     import torch
 
+    def same(x, y, path):
+        """The same nesting (container types, key types, order), tensors bit for bit, values and their types."""
+        assert type(x) is type(y), (path, type(x), type(y))
+        if isinstance(x, dict):
+            assert [(type(k), k) for k in x] == [(type(k), k) for k in y], (path, list(x), list(y))
+            for k in x:
+                same(x[k], y[k], f"{path}.{k}")
+        elif isinstance(x, (list, tuple)):
+            assert len(x) == len(y), path
+            for i, (u, v) in enumerate(zip(x, y)):
+                same(u, v, f"{path}.{i}")
+        elif isinstance(x, torch.Tensor):
+            assert (x.dtype, x.shape) == (y.dtype, y.shape), (path, x.dtype, y.dtype, x.shape, y.shape)
+            assert x.contiguous().reshape(-1).view(torch.uint8).equal(y.contiguous().reshape(-1).view(torch.uint8)), path
+        else:
+            assert x == y, (path, x, y)
+
     def flat(x):
         if isinstance(x, torch.Tensor):
             return {"0": x}
@@ -71,14 +91,12 @@ def with_torch(original, written):
             return {str(i): v for i, v in enumerate(x)}
         return dict(x)
 
-    a = flat(torch.load(original, weights_only=True))
+    loaded = torch.load(original, weights_only=True)
+    a = flat(loaded)
     for mmap in (False, True):
-        b = flat(torch.load(written, weights_only=True, mmap=mmap))
-        assert list(a) == list(b), (list(a), list(b))
-        for k in a:
-            x, y = a[k], b[k]
-            assert (x.dtype, x.shape) == (y.dtype, y.shape), (k, x.dtype, y.dtype, x.shape, y.shape)
-            assert x.contiguous().reshape(-1).view(torch.uint8).equal(y.contiguous().reshape(-1).view(torch.uint8)), k
+        same(loaded, torch.load(written, weights_only=True, mmap=mmap), "")
+    b = flat(torch.load(written, weights_only=True))
+    a = {k: v for k, v in a.items() if isinstance(v, torch.Tensor)}
     ties = {(p, q) for p in a for q in a if p < q and a[p].untyped_storage().data_ptr() == a[q].untyped_storage().data_ptr()
             and a[p].shape == a[q].shape and a[p].storage_offset() == a[q].storage_offset()}
     for p, q in ties:

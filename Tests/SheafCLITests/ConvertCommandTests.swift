@@ -84,7 +84,8 @@ struct ConvertCommandTests {
         let folder = try TemporaryFolder()
         var pairs: [String] = []
         for input in ["torch/all_dtypes.pt", "torch/tied.pt", "torch/views.pt", "torch/x-file", "torch/x-files",
-                      "torch/legacy_mlp.params", "folders/hf_torch_sharded"] {
+                      "torch/legacy_mlp.params", "folders/hf_torch_sharded", "torch/training_checkpoint.pt",
+                      "torch/adam_checkpoint.pt", "torch/legacy_adam_checkpoint.pt"] {
             let original = fixturePath("interchange/" + input)
             let name = input.replacingOccurrences(of: "/", with: "_")
             let middle = folder.file(name + ".sheaf"), back = folder.file(name + ".pt")

@@ -73,6 +73,30 @@ struct InterchangeFixtureTests {
         #expect(error?.file == fixture.fullPath)
     }
 
+    @Test("nested checkpoints keep their nesting as torch.load returns it, through Sheaf and back to PyTorch",
+          arguments: ["torch/adam_checkpoint.pt", "torch/legacy_adam_checkpoint.pt"])
+    func nesting(_ path: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: fixturePath("interchange/manifest.json")))
+        let files = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["files"] as? [[String: Any]])
+        let record = try #require(files.first { $0["path"] as? String == path }?["nesting"])
+        let expected = try JSONDecoder().decode(CheckpointNode.self, from: JSONSerialization.data(withJSONObject: record))
+        let source = try Interchange.open(path: fixturePath("interchange/" + path))
+        #expect(source.structure == expected)
+        // Sheaf keeps it (version 1.1), and a .pt written from Sheaf reads back with it.
+        let folder = try TemporaryFolder()
+        _ = try Exporter.export(source, to: folder.file("c.sheaf"), as: .sheaf)
+        let file = try SheafFile(path: folder.file("c.sheaf"))
+        #expect(file.structure == expected && file.version == FormatLayout.structureVersion)
+        #expect(file.verify() == [])
+        _ = try Exporter.export(try Interchange.open(path: folder.file("c.sheaf")), to: folder.file("c.pt"), as: .torch)
+        let back = try Interchange.open(path: folder.file("c.pt"))
+        #expect(back.structure == expected)
+        #expect(try back.stateDict() == (try source.stateDict()))
+        // A flat format says what it leaves out.
+        let flat = try Exporter.export(source, to: folder.file("c.safetensors"), as: .safetensors)
+        #expect(flat.notes.contains { $0.contains("nesting") })
+    }
+
     @Test("the restricted unpickler never runs what a pickle names")
     func nothingExecuted() throws {
         // Executed, the crafted pickle would run `touch MARKER` through os.system.

@@ -255,3 +255,33 @@ struct LibraryBehaviourTests {
         }
     }
 }
+
+@Suite("Checkpoint structure rules (Spec 8.1)")
+struct StructureRulesTests {
+    @Test("a structure must name keys and metadata the file has; a file without one stays 1.0")
+    func references() throws {
+        let folder = try TemporaryFolder()
+        let path = folder.file("s.sheaf")
+        let tensor = Tensor(arange: 3)
+        let good = CheckpointNode.dict(ordered: false, items: [
+            CheckpointItem(key: .string("w"), value: .tensor("w")),
+            CheckpointItem(key: .int(3), value: .metadata("epoch", asTuple: false)),
+            CheckpointItem(key: .none, value: .tuple([.none, .list([])])),
+        ])
+        try SheafWriter.write(kind: .dict, keys: ["w"], tiedTo: [nil], metadata: ["epoch": .int(3)], structure: good, to: path) { _ in tensor }
+        let file = try SheafFile(path: path)
+        #expect(file.structure == good && file.version == "1.1")
+        for bad in [CheckpointNode.tensor("missing"), .metadata("missing", asTuple: false)] {
+            expectSheafError(.invalidIndex) {
+                try SheafWriter.write(kind: .dict, keys: ["w"], tiedTo: [nil], metadata: ["epoch": .int(3)], structure: bad,
+                                      to: folder.file("bad.sheaf")) { _ in tensor }
+            }
+        }
+        #expect(!folder.contents.contains("bad.sheaf"))
+        var plain = StateDict()
+        plain["w"] = tensor
+        try plain.save(to: folder.file("plain.sheaf"))
+        let flat = try SheafFile(path: folder.file("plain.sheaf"))
+        #expect(flat.structure == nil && flat.version == "1.0")
+    }
+}

@@ -35,9 +35,10 @@ extension SheafFile {
     }
 
     init(path: String, kind: SheafKind, version: String, checksumAlgorithm: ChecksumAlgorithm,
-                 metadata: Metadata, entries: [Entry], positions: [String: Int], file: consuming HDF5File,
-                 tensors: consuming HDF5Group, descriptor: Int32, fileSize: Int) {
+                 metadata: Metadata, structure: CheckpointNode?, entries: [Entry], positions: [String: Int],
+                 file: consuming HDF5File, tensors: consuming HDF5Group, descriptor: Int32, fileSize: Int) {
         self.path = path
+        self.structure = structure
         self.kind = kind
         self.version = version
         self.checksumAlgorithm = checksumAlgorithm
@@ -159,13 +160,16 @@ extension SheafFile {
             }
         }
         let (entries, positions) = try Self.validate(document, kind: kind, algorithm: algorithm, fileSize: fileSize, path: path)
+        if let structure = document.structure {
+            try SheafWriter.validate(structure, keys: Set(positions.keys), metadata: metadata, file: path)
+        }
         guard try hdf5(path, { () throws(HDF5Error) in try root.contains(FormatLayout.tensorsGroup) }) else {
             throw SheafError(.invalidFile, file: path, "missing group '/\(FormatLayout.tensorsGroup)'")
         }
         let tensors = try hdf5(path) { () throws(HDF5Error) in try root.openGroup(FormatLayout.tensorsGroup) }
         opened = true
         return SheafFile(path: path, kind: kind, version: version, checksumAlgorithm: algorithm, metadata: metadata,
-                         entries: entries, positions: positions, file: file, tensors: tensors, descriptor: descriptor,
+                         structure: document.structure, entries: entries, positions: positions, file: file, tensors: tensors, descriptor: descriptor,
                          fileSize: fileSize)
     }
 }

@@ -34,6 +34,9 @@ public struct SheafFile: ~Copyable {
     public let checksumAlgorithm: ChecksumAlgorithm
     /// The file's metadata (root attributes not reserved by the format).
     public let metadata: Metadata
+    /// The nesting of the checkpoint the keys and metadata were flattened
+    /// from (§8.1), when the file records one.
+    public let structure: CheckpointNode?
     /// The tensors, in key order.
     public let entries: [Entry]
     let positions: [String: Int]

@@ -18,4 +18,12 @@ struct IndexDocument: Codable, Equatable {
     var tensors: [IndexEntry]
     /// Checksum of the file's metadata (§10), when the writer recorded it.
     var metadata_checksum: String?
+    /// The checkpoint's nesting (§8.1), when the tensors came from a nested checkpoint.
+    var structure: CheckpointNode?
+
+    init(tensors: [IndexEntry], metadata_checksum: String?, structure: CheckpointNode? = nil) {
+        self.tensors = tensors
+        self.metadata_checksum = metadata_checksum
+        self.structure = structure
+    }
 }

@@ -61,6 +61,7 @@ extension JSONReader {
     mutating func parseIndex() throws -> IndexParser.Outcome {
         var tensors: [IndexEntry]?
         var metadataChecksum: String?
+        var structure: CheckpointNode?
         skipSpace()
         try expect("{")
         skipSpace()
@@ -96,6 +97,9 @@ extension JSONReader {
                     case .null: break
                     default: throw Failure()
                     }
+                case "structure":
+                    guard structure == nil, let node = CheckpointNode.parse(try parse(depth: 1)) else { throw Failure() }
+                    structure = node
                 default:
                     _ = try parse(depth: 1)  // unknown members are ignored (§8)
                 }
@@ -107,6 +111,6 @@ extension JSONReader {
         }
         skipSpace()
         guard position == bytes.count, let tensors else { throw Failure() }
-        return .document(IndexDocument(tensors: tensors, metadata_checksum: metadataChecksum))
+        return .document(IndexDocument(tensors: tensors, metadata_checksum: metadataChecksum, structure: structure))
     }
 }

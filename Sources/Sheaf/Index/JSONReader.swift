@@ -20,7 +20,7 @@ package struct JSONReader {
 
     package struct Failure: Error {}
 
-    package static let maxDepth = 64
+    package static let maxDepth = 200
     let bytes: [UInt8]
     var position = 0
 

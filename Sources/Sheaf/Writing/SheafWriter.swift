@@ -44,7 +44,11 @@ public enum SheafWriter {
     /// only one tensor need be in memory. `tiedTo[i]` names an earlier key that
     /// key `i` shares its tensor with (then `tensor(i)` is not called).
     /// - Complexity: O(total bytes); memory O(largest tensor + number of keys).
+    /// - Parameter structure: the nesting of the checkpoint the keys and
+    ///   metadata were flattened from (§8.1); every key and metadata name it
+    ///   refers to must be present. The file then declares version 1.1.
     public static func write(kind: SheafKind, keys: [String], tiedTo: [String?], metadata: Metadata,
+                             structure: CheckpointNode? = nil,
                              to path: String, options: SaveOptions = .default, replace: Bool = true,
                              tensor: (Int) throws(SheafError) -> Tensor) throws(SheafError) {
         var names: [String] = []
@@ -56,18 +60,30 @@ public enum SheafWriter {
             do { names.append(try FormatLayout.linkName(for: key)) } catch { throw error.with(file: path, key: key) }
         }
         try validate(metadata, file: path, key: nil)
+        if let structure { try validate(structure, keys: seen, metadata: metadata, file: path) }
         if case .deflate(let level) = options.compression, !(1...9).contains(level) {
             throw SheafError(.invalidArgument, file: path, "deflate level must be 1-9, found \(level)")
         }
         do {
             try AtomicFile.write(to: path, replace: replace) { temporary in
-                try writeFile(kind: kind, keys: keys, tiedTo: tiedTo, names: names, metadata: metadata,
+                try writeFile(kind: kind, keys: keys, tiedTo: tiedTo, names: names, metadata: metadata, structure: structure,
                               temporary: temporary, destination: path, options: options, tensor: tensor)
             }
         } catch let error as SheafError {
             throw error
         } catch {
             throw SheafError(.io, file: path, "\(error)")
+        }
+    }
+
+    /// Every key and metadata name a structure refers to exists.
+    static func validate(_ structure: CheckpointNode, keys: Set<String>, metadata: Metadata, file: String) throws(SheafError) {
+        let (tensors, names) = structure.references
+        if let missing = tensors.first(where: { !keys.contains($0) }) {
+            throw SheafError(.invalidIndex, file: file, key: missing, "the checkpoint structure refers to this key, which the file does not have")
+        }
+        if let missing = names.first(where: { metadata[$0] == nil }) {
+            throw SheafError(.invalidIndex, file: file, "the checkpoint structure refers to metadata '\(missing)', which the file does not have")
         }
     }
 
@@ -88,13 +104,15 @@ public enum SheafWriter {
     }
 
     private static func writeFile(kind: SheafKind, keys: [String], tiedTo: [String?], names: [String], metadata: Metadata,
+                                  structure: CheckpointNode?,
                                   temporary: String, destination: String, options: SaveOptions,
                                   tensor load: (Int) throws(SheafError) -> Tensor) throws(SheafError) {
         let file = try hdf5(destination) { () throws(HDF5Error) in try HDF5File.create(path: temporary, alignment: FormatLayout.alignment) }
         let root = try hdf5(destination) { () throws(HDF5Error) in try file.root() }
         try hdf5(destination) { () throws(HDF5Error) in
             try root.attributes.write(.string(FormatLayout.formatName), name: FormatLayout.formatAttribute)
-            try root.attributes.write(.string(FormatLayout.version), name: FormatLayout.versionAttribute)
+            try root.attributes.write(.string(structure == nil ? FormatLayout.version : FormatLayout.structureVersion),
+                                      name: FormatLayout.versionAttribute)
             try root.attributes.write(.string(kind.rawValue), name: FormatLayout.kindAttribute)
             try root.attributes.write(.string(options.checksum.rawValue), name: FormatLayout.checksumAttribute)
             try writeMetadata(metadata, on: root.attributes)
@@ -154,7 +172,8 @@ public enum SheafWriter {
             positions[key] = position
         }
         let json = Tensor(try JSON.encode(IndexDocument(tensors: index,
-                                                         metadata_checksum: MetadataDigest.checksum(metadata, options.checksum))))
+                                                         metadata_checksum: MetadataDigest.checksum(metadata, options.checksum),
+                                                         structure: structure)))
         try hdf5(destination) { () throws(HDF5Error) in
             let byteType = try HDF5Datatype.int(bits: 8, signed: false)
             let indexDataset = try HDF5Dataset.create(in: root, name: FormatLayout.indexDataset, type: byteType,

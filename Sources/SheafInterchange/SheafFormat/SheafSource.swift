@@ -25,6 +25,7 @@ final class SheafSource: TensorSource {
     func tensor(at index: Int) throws(SheafError) -> Tensor { try file.tensor(entries[index].key) }
 
     var formatVersion: String? { file.version }
+    var structure: CheckpointNode? { file.structure }
 
     var checksums: [String: String] {
         var result: [String: String] = [:]

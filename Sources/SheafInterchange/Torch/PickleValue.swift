@@ -42,13 +42,35 @@ indirect enum PickleValue {
 
 final class PickleList { var items: [PickleValue] = [] }
 
-/// An insertion-ordered dict; keys are strings, ints, bools or None (as text).
+/// An insertion-ordered dict; keys are strings, ints, bools or None, looked
+/// up by their text (`3`, `True`, `None`) with the typed key kept.
 final class PickleDict {
     var keys: [String] = []
     var values: [String: PickleValue] = [:]
+    /// Each key as the pickle had it.
+    var typedKeys: [String: CheckpointKey] = [:]
+    /// Made by `collections.OrderedDict` (not a plain `{}`).
+    let ordered: Bool
 
-    func set(_ key: String, _ value: PickleValue) {
-        if values.updateValue(value, forKey: key) == nil { keys.append(key) }
+    init(ordered: Bool) { self.ordered = ordered }
+
+    /// Sets `key`; false when a key of another type has the same text (`1` and `"1"`).
+    func set(_ key: CheckpointKey, _ value: PickleValue) -> Bool {
+        let text = Self.text(of: key)
+        if let existing = typedKeys[text], existing != key { return false }
+        typedKeys[text] = key
+        if values.updateValue(value, forKey: text) == nil { keys.append(text) }
+        return true
+    }
+
+    /// The text a key is looked up (and flattened) by.
+    static func text(of key: CheckpointKey) -> String {
+        switch key {
+        case .string(let s): s
+        case .int(let i): String(i)
+        case .bool(let b): b ? "True" : "False"
+        case .none: "None"
+        }
     }
 }
 

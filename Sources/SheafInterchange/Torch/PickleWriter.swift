@@ -26,6 +26,43 @@ struct PickleWriter {
     mutating func tupleFromMark() { emit(.tuple) }
     mutating func persistentID() { emit(.binpersid) }
     mutating func bool(_ value: Bool) { emit(value ? .newtrue : .newfalse) }
+    mutating func none() { emit(.noneValue) }
+    mutating func emptyDict() { emit(.emptyDict) }
+    mutating func tupleOfMark() { emit(.tuple) }
+
+    /// `BINFLOAT`: the IEEE binary64, big-endian.
+    mutating func float(_ value: Double) {
+        emit(.binfloat, withUnsafeBytes(of: value.bitPattern.bigEndian) { Array($0) })
+    }
+
+    /// A dict key as Python had it.
+    mutating func key(_ key: CheckpointKey) {
+        switch key {
+        case .string(let text): string(text)
+        case .int(let value): int(Int(value))
+        case .bool(let value): bool(value)
+        case .none: none()
+        }
+    }
+
+    /// A metadata value: a scalar, or a list (or tuple) of scalars.
+    mutating func value(_ value: MetadataValue, asTuple: Bool) {
+        func sequence(_ count: Int, _ item: (inout PickleWriter, Int) -> Void) {
+            if asTuple { mark() } else { emptyList(); mark() }
+            for index in 0..<count { item(&self, index) }
+            if asTuple { tupleOfMark() } else { appends() }
+        }
+        switch value {
+        case .string(let v): string(v)
+        case .int(let v): int(Int(v))
+        case .float(let v): float(v)
+        case .bool(let v): bool(v)
+        case .strings(let v): sequence(v.count) { $0.string(v[$1]) }
+        case .ints(let v): sequence(v.count) { $0.int(Int(v[$1])) }
+        case .floats(let v): sequence(v.count) { $0.float(v[$1]) }
+        case .bools(let v): sequence(v.count) { $0.bool(v[$1]) }
+        }
+    }
 
     /// `GLOBAL 'module name'`.
     mutating func global(_ module: String, _ name: String) {

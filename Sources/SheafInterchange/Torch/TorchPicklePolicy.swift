@@ -158,12 +158,12 @@ extension Unpickler {
         guard case .tuple(let args) = arguments else { throw fail("REDUCE arguments must be a tuple") }
         switch "\(module).\(name)" {
         case "collections.OrderedDict":
-            let dict = PickleDict()
+            let dict = PickleDict(ordered: true)
             containers.append(dict)
             if case .list(let pairs)? = args.first {
                 for pair in pairs.items {
                     guard case .tuple(let kv) = pair, kv.count == 2 else { throw fail("OrderedDict items must be pairs") }
-                    dict.set(try dictKey(kv[0]), kv[1])
+                    try insert(kv[0], kv[1], into: dict)
                 }
             }
             return .dict(dict)

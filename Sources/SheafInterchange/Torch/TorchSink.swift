@@ -9,6 +9,7 @@ import Sheaf
 struct TorchSink: TensorSink {
     let format = InterchangeFormat.torch
     var keepsTies: Bool { true }
+    var keepsStructure: Bool { true }
 
     /// The typed storage classes torch pickles (with `_rebuild_tensor_v2`) for
     /// the dtypes that have one; the others (uint16-64, float8) are pickled as
@@ -20,8 +21,11 @@ struct TorchSink: TensorSink {
     ]
 
     func check(_ plan: ExportPlan, path: String) throws(SheafError) -> [String] {
-        guard !plan.metadata.isEmpty else { return [] }
-        return ["a PyTorch state dict has no place for metadata: \(plan.metadata.count) metadata values (\(plan.metadata.keys.sorted().joined(separator: ", "))) are not written"]
+        // With the checkpoint's nesting, the metadata it names goes back in place.
+        let placed = Set(plan.structure?.references.metadata ?? [])
+        let left = plan.metadata.keys.filter { !placed.contains($0) }
+        guard !left.isEmpty else { return [] }
+        return ["a PyTorch state dict has no place for metadata: \(left.count) metadata values (\(left.sorted().joined(separator: ", "))) are not written"]
     }
 
     /// The archive's folder name: the file name without its extension, as torch.save uses.
@@ -60,6 +64,49 @@ struct TorchSink: TensorSink {
             if typed == nil { pickle.global("torch", entry.dtype.rawValue) }  // _rebuild_tensor_v3's dtype
             pickle.tupleFromMark()
             pickle.reduce()
+        }
+        var positions: [String: Int] = [:]
+        for (index, entry) in plan.entries.enumerated() { positions[entry.key] = index }
+        func emit(_ node: CheckpointNode) {
+            switch node {
+            case .dict(let ordered, let items):
+                if ordered {
+                    pickle.global("collections", "OrderedDict")
+                    pickle.emptyTuple()
+                    pickle.reduce()
+                } else {
+                    pickle.emptyDict()
+                }
+                if !items.isEmpty {
+                    pickle.mark()
+                    for item in items { pickle.key(item.key); emit(item.value) }
+                    pickle.setItems()
+                }
+            case .list(let nodes):
+                pickle.emptyList()
+                if !nodes.isEmpty {
+                    pickle.mark()
+                    for child in nodes { emit(child) }
+                    pickle.appends()
+                }
+            case .tuple(let nodes):
+                if nodes.isEmpty { pickle.emptyTuple() } else {
+                    pickle.mark()
+                    for child in nodes { emit(child) }
+                    pickle.tupleOfMark()
+                }
+            case .tensor(let key):
+                if let index = positions[key] { tensor(index) } else { pickle.none() }  // validated by the writer of the file
+            case .metadata(let name, let asTuple):
+                if let value = plan.metadata[name] { pickle.value(value, asTuple: asTuple) } else { pickle.none() }
+            case .none:
+                pickle.none()
+            }
+        }
+        if let structure = plan.structure {
+            emit(structure)
+            pickle.stop()
+            return pickle.bytes
         }
         switch plan.kind {
         case .tensor where plan.entries.count == 1:

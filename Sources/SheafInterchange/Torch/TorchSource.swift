@@ -29,6 +29,8 @@ final class TorchSource: TensorSource {
     private(set) var metadata: Metadata = [:]
     private(set) var entries: [SourceEntry] = []
     private(set) var notes: [String] = []
+    /// The nesting of a flattened checkpoint, so it can be written back.
+    private(set) var structure: CheckpointNode?
     private var views: [PickleTensor] = []
     private let storageBytes: StorageBytes
     private let bigEndian: Bool
@@ -176,6 +178,7 @@ final class TorchSource: TensorSource {
     private func build(_ root: PickleValue, storage label: String) throws(SheafError) {
         var leaves: [(String, PickleValue)] = []
         var flattened = false
+        var tree: CheckpointNode?
         switch root {
         case .tensor:
             kind = .tensor
@@ -192,7 +195,7 @@ final class TorchSource: TensorSource {
         case .dict, .list, .tuple:
             kind = .dict
             flattened = true
-            try flatten(root, prefix: "", depth: 0, into: &leaves)
+            tree = try flatten(root, prefix: "", depth: 0, into: &leaves)
         default:
             throw SheafError(.unsupported, file: path, "checkpoint holds a \(root.typeName), not tensors")
         }
@@ -231,8 +234,9 @@ final class TorchSource: TensorSource {
                 }
             }
         }
-        if flattened {
-            notes.insert("flattened a nested checkpoint into \(entries.count) dotted tensor keys" +
+        if flattened, let tree {
+            structure = resolve(tree, tensors: Set(entries.map(\.key)))
+            notes.insert("flattened a nested checkpoint into \(entries.count) dotted tensor keys (its nesting is kept for the way back)" +
                          (metadataKeys.isEmpty ? "" : " and \(metadataKeys.count) metadata values: " + metadataKeys.joined(separator: ", ")), at: 0)
         }
         if sharedViews > 0 {
@@ -267,12 +271,9 @@ final class TorchSource: TensorSource {
             if items.allSatisfy({ if case .int = $0 { return true }; return false }) {
                 return .ints(items.compactMap { if case .int(let i) = $0 { return i }; return nil })
             }
-            if items.allSatisfy({ if case .float = $0 { return true }; if case .int = $0 { return true }; return false }) {
-                return .floats(items.compactMap {
-                    if case .float(let f) = $0 { return f }
-                    if case .int(let i) = $0 { return Double(i) }
-                    return nil
-                })
+            // Floats only: a list mixing ints and floats is kept item by item, so no int becomes a float.
+            if items.allSatisfy({ if case .float = $0 { return true }; return false }) {
+                return .floats(items.compactMap { if case .float(let f) = $0 { return f }; return nil })
             }
             if items.allSatisfy({ if case .string = $0 { return true }; return false }) {
                 return .strings(items.compactMap { if case .string(let s) = $0 { return s }; return nil })
@@ -286,28 +287,56 @@ final class TorchSource: TensorSource {
         }
     }
 
-    private func flatten(_ value: PickleValue, prefix: String, depth: Int, into leaves: inout [(String, PickleValue)]) throws(SheafError) {
+    /// Flattens `value` into dotted leaves and returns its place in the
+    /// checkpoint's structure; a leaf is returned as `.tensor(KEY)` until
+    /// ``resolve(_:)`` knows whether it became a tensor or a metadata value.
+    private func flatten(_ value: PickleValue, prefix: String, depth: Int,
+                         into leaves: inout [(String, PickleValue)]) throws(SheafError) -> CheckpointNode {
         guard depth < Self.maxNesting else {
             throw SheafError(.limitExceeded, file: path, key: prefix, "containers nested deeper than \(Self.maxNesting)")
         }
         func join(_ key: String) -> String { prefix.isEmpty ? key : prefix + "." + key }
         switch value {
         case .dict(let dict):
-            if dict.keys.isEmpty && !prefix.isEmpty { notes.append("dropped \(prefix): an empty dict") }
-            for key in dict.keys { try flatten(dict.values[key]!, prefix: join(key), depth: depth + 1, into: &leaves) }
+            var items: [CheckpointItem] = []
+            for key in dict.keys {
+                guard let item = dict.values[key] else { continue }
+                items.append(CheckpointItem(key: dict.typedKeys[key] ?? .string(key),
+                                            value: try flatten(item, prefix: join(key), depth: depth + 1, into: &leaves)))
+            }
+            return .dict(ordered: dict.ordered, items: items)
         case .list, .tuple:
-            let items: [PickleValue]
-            if case .list(let list) = value { items = list.items } else if case .tuple(let t) = value { items = t } else { items = [] }
+            var items: [PickleValue] = []
+            var isTuple = false
+            if case .list(let list) = value { items = list.items }
+            if case .tuple(let tuple) = value { items = tuple; isTuple = true }
             if !prefix.isEmpty, Self.metadataValue(value) != nil, !items.isEmpty {
                 leaves.append((prefix, value))
-                return
+                return .metadata(prefix, asTuple: isTuple)
             }
-            if items.isEmpty && !prefix.isEmpty { notes.append("dropped \(prefix): an empty \(value.typeName)") }
-            for (i, item) in items.enumerated() { try flatten(item, prefix: join(String(i)), depth: depth + 1, into: &leaves) }
+            var nodes: [CheckpointNode] = []
+            for (i, item) in items.enumerated() { nodes.append(try flatten(item, prefix: join(String(i)), depth: depth + 1, into: &leaves)) }
+            return isTuple ? .tuple(nodes) : .list(nodes)
         case .none:
-            notes.append("dropped \(prefix): None")
+            return .none
         default:
             leaves.append((prefix, value))
+            return .tensor(prefix)
+        }
+    }
+
+    /// The structure with each leaf resolved: a tensor key, a metadata name,
+    /// or None for a leaf that could be neither (named in a note).
+    private func resolve(_ node: CheckpointNode, tensors: Set<String>) -> CheckpointNode {
+        switch node {
+        case .dict(let ordered, let items):
+            return .dict(ordered: ordered, items: items.map { CheckpointItem(key: $0.key, value: resolve($0.value, tensors: tensors)) })
+        case .list(let nodes): return .list(nodes.map { resolve($0, tensors: tensors) })
+        case .tuple(let nodes): return .tuple(nodes.map { resolve($0, tensors: tensors) })
+        case .tensor(let key):
+            if tensors.contains(key) { return node }
+            return metadata[key] != nil ? .metadata(key, asTuple: false) : .none
+        case .metadata, .none: return node
         }
     }
 

@@ -126,7 +126,7 @@ struct Unpickler {
                 guard marks.count < Self.maxMarks else { throw fail("MARKs nested deeper than \(Self.maxMarks)", .limitExceeded) }
                 marks.append(stack.count)
             case .emptyDict:
-                let dict = PickleDict()
+                let dict = PickleDict(ordered: false)
                 containers.append(dict)
                 try push(.dict(dict))
             case .emptyList:
@@ -198,11 +198,11 @@ struct Unpickler {
             case .setitem:
                 let value = try pop(), key = try pop()
                 guard case .dict(let dict)? = stack.last else { throw fail("SETITEM on a non-dict") }
-                dict.set(try dictKey(key), value)
+                try insert(key, value, into: dict)
             case .setitems:
                 let items = try popMark()
                 guard items.count % 2 == 0, case .dict(let dict)? = stack.last else { throw fail("SETITEMS on a non-dict") }
-                for i in stride(from: 0, to: items.count, by: 2) { dict.set(try dictKey(items[i]), items[i + 1]) }
+                for i in stride(from: 0, to: items.count, by: 2) { try insert(items[i], items[i + 1], into: dict) }
             case .global:
                 let module = try line(), name = try line()
                 try push(try global(module, name))
@@ -245,13 +245,18 @@ struct Unpickler {
         stack.removeAll()
     }
 
-    func dictKey(_ key: PickleValue) throws(SheafError) -> String {
+    /// Sets `key` to `value` in `dict`; keys are strings, ints, bools or None.
+    func insert(_ key: PickleValue, _ value: PickleValue, into dict: PickleDict) throws(SheafError) {
+        let typed: CheckpointKey
         switch key {
-        case .string(let s): return s
-        case .int(let i): return String(i)
-        case .bool(let b): return b ? "True" : "False"
-        case .none: return "None"
+        case .string(let s): typed = .string(s)
+        case .int(let i): typed = .int(i)
+        case .bool(let b): typed = .bool(b)
+        case .none: typed = .none
         default: throw fail("dict key of type \(key.typeName) is not supported", .unsupported)
+        }
+        guard dict.set(typed, value) else {
+            throw fail("dict has keys of two types that read the same ('\(PickleDict.text(of: typed))'); Sheaf keys are text", .unsupported)
         }
     }
 }
