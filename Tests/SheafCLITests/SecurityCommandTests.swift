@@ -50,7 +50,7 @@ struct SecurityCommandTests {
                 #expect((result.stderr + result.stdout).contains("a FIFO"), "\(arguments): \(result.stderr)")
             }
             let directory = try sheaf(["inspect", folder.path] + isolation)
-            #expect(directory.status == 2 && directory.stderr.contains("not a regular file (a directory)"), "\(directory.stderr)")
+            #expect(directory.status == 2 && directory.stderr.contains("a folder without model weights"), "\(directory.stderr)")
         }
         #expect(folder.contents == ["in.fifo"])
     }

@@ -108,9 +108,10 @@ struct LibraryBehaviourTests {
         #expect(tied?.message.contains("different metadata") == true)
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
         #expect(folder.contents == ["model.sheaf"])
-        // Saving into a folder that does not exist fails with the path named.
-        let missing = expectSheafError(.hdf5) { try good.save(to: folder.file("no/such/dir/x.sheaf")) }
+        // Saving into a folder that does not exist fails naming the output and the folder.
+        let missing = expectSheafError(.io) { try good.save(to: folder.file("no/such/dir/x.sheaf")) }
         #expect(missing?.description.contains("no/such/dir/x.sheaf") == true)
+        #expect(missing?.message.contains("the folder \(folder.path)/no/such/dir does not exist") == true)
         #expect(folder.contents == ["model.sheaf"])
     }
 

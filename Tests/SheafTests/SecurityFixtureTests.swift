@@ -139,8 +139,11 @@ struct SecurityFixtureTests {
         let error = expectSheafError(.io) { _ = try SheafFile(path: fifo) }
         #expect(error?.message.contains("a FIFO") == true)
         expectSheafError(.io) { _ = try Interchange.open(path: fifo) }
-        let directory = expectSheafError(.io) { _ = try Interchange.open(path: folder.path) }
+        let directory = expectSheafError(.io) { _ = try SheafFile(path: folder.path) }
         #expect(directory?.message.contains("not a regular file (a directory)") == true)
+        // A folder given to the converter is a model folder: one without weights says so.
+        let notModel = expectSheafError(.fileNotFound) { _ = try Interchange.open(path: folder.path) }
+        #expect(notModel?.message.contains("without model weights") == true)
         expectSheafError(.io) { _ = try SheafFile(path: "/dev/zero") }
     }
 
