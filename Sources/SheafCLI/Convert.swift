@@ -22,7 +22,7 @@ extension SheafCommand {
         @Option(help: "Raw input: the dtype.") var dtype: DType?
         @Option(help: "Raw input: the byte order (default little).") var byteOrder: ByteOrder?
         @Option(help: "Sheaf output: deflate[:LEVEL] (shuffle + zlib, level 1-9, default 4).") var compress: CompressionArgument?
-        @Option(help: "safetensors output: write a Hugging Face model folder (OUTPUT is a folder) of shards of at most this size, with model.safetensors.index.json and config.json (for example 5GB).")
+        @Option(help: "Write shards of at most this size (for example 5GB): Sheaf output as a sharded set (OUTPUT.index.json and OUTPUT-0000k-of-0000N.sheaf), safetensors output as a Hugging Face model folder (OUTPUT is a folder, with model.safetensors.index.json and config.json).")
         var shardSize: ByteSize?
         @Flag(help: "Store bfloat16/float8 as exact float32 where the target has no such dtype.") var widen = false
         @Flag(help: "Write tied keys as separate copies where the target cannot tie tensors.") var untie = false
@@ -37,8 +37,8 @@ extension SheafCommand {
             guard let target = to ?? InterchangeFormat.forExtension(of: output) ?? (shardSize != nil ? .safetensors : nil) else {
                 throw ValidationError("cannot tell the output format from '\(output)'; use a known extension or --to")
             }
-            if shardSize != nil && target != .safetensors {
-                throw ValidationError("--shard-size writes a safetensors model folder; it cannot be used with --to \(target)")
+            if shardSize != nil && target != .safetensors && target != .sheaf {
+                throw ValidationError("--shard-size writes a sharded Sheaf set or a safetensors model folder; it cannot be used with --to \(target)")
             }
         }
 
@@ -64,7 +64,7 @@ extension SheafCommand {
             options.replace = force
             options.shardSize = shardSize?.bytes
             if let compress { options.save.compression = compress.compression }
-            if !force && FileManager.default.fileExists(atPath: output) {
+            if !force && shardSize == nil && FileManager.default.fileExists(atPath: output) {
                 throw SheafError(.io, file: output, "output exists", remedy: .replace)
             }
             let progress = ProgressBar(enabled: !quiet)

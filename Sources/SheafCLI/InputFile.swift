@@ -15,8 +15,9 @@ final class InputFile {
     let path: String
     /// The open file and its size; nil for a model folder.
     let opened: (descriptor: FileDescriptor, size: Int)?
-    /// Whether the file starts as a JSON object does (a sharded checkpoint's index).
-    private let startsWithJSONObject: Bool
+    /// Whether the file starts as a JSON object does (a sharded checkpoint's or
+    /// set's index): it is read by path, since its shards are found beside it.
+    let startsWithJSONObject: Bool
 
     /// - Throws: ``UnreadableInput`` when `path` is neither a folder nor openable as a regular file.
     init(_ path: String) throws(UnreadableInput) {

@@ -31,7 +31,8 @@ enum Isolation {
     static func probe(_ mode: SheafCommand.Probe.Mode, _ file: InputFile) -> Outcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Platform.executablePath)
-        process.arguments = ["_probe", mode.rawValue, childPath]
+        // An index is read by its path (its shards are found beside it); anything else as the descriptor.
+        process.arguments = ["_probe", mode.rawValue, file.startsWithJSONObject ? file.path : childPath]
         guard let opened = file.opened else { return .failed("a folder, not a file") }
         process.standardInput = FileHandle(fileDescriptor: opened.descriptor.rawValue, closeOnDealloc: false)
         let output = Pipe()

@@ -10,8 +10,9 @@ public struct ExportOptions: Sendable {
     public var untie = false
     /// Replace an existing output (still atomically).
     public var replace = false
-    /// Write safetensors as a Hugging Face model folder of shards of at most
-    /// this many bytes (with their index and config.json), not one file.
+    /// Write shards of at most this many bytes, not one file: Sheaf as a
+    /// sharded set (``SheafSet``), safetensors as a Hugging Face model folder
+    /// (with its index and config.json).
     public var shardSize: Int?
     public init() {}
 }
@@ -34,6 +35,7 @@ public enum Exporter {
     /// The sink for each writable format.
     static func sink(for format: InterchangeFormat, options: ExportOptions) -> (any TensorSink)? {
         if format == .safetensors, let size = options.shardSize { return ModelFolderSink(maxShardBytes: size) }
+        if format == .sheaf, let size = options.shardSize { return SheafSetSink(maxShardBytes: size) }
         return switch format {
         case .sheaf: SheafSink()
         case .npy: NpySink()
@@ -54,8 +56,8 @@ public enum Exporter {
     public static func export(_ source: any TensorSource, to path: String, as format: InterchangeFormat,
                               options: ExportOptions = ExportOptions(),
                               progress: ((Int, Int) -> Void)? = nil) throws(SheafError) -> ExportReport {
-        if options.shardSize != nil && format != .safetensors {
-            throw SheafError(.unsupported, file: path, "a shard size applies to safetensors output (a model folder), not to \(format)")
+        if options.shardSize != nil && format != .safetensors && format != .sheaf {
+            throw SheafError(.unsupported, file: path, "a shard size applies to Sheaf (a sharded set) and safetensors (a model folder), not to \(format)")
         }
         guard let sink = sink(for: format, options: options) else {
             throw SheafError(.unsupported, file: path, "plain HDF5 output is Sheaf: write InterchangeFormat.sheaf (the .sheaf or .h5 extension)")

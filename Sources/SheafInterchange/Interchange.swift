@@ -42,6 +42,7 @@ public enum Interchange {
         }
         if SafetensorsFormat.looksLikeSafetensors(prefix, size: file.size) { return (.safetensors, nil) }
         if ShardIndex.mayBeIndex(prefix) {
+            if SheafSet.isSetIndex(path: path) { return (.sheaf, try SheafSetSource(path: path)) }
             let sharded = try ShardedSource(index: path, path: path)
             return (sharded.format, sharded)
         }
@@ -91,7 +92,9 @@ public enum Interchange {
             return try ShardedSource(index: path, path: path).checked(as: detected)
         }
         switch detected {
-        case .sheaf: return try SheafSource(file: try SheafFile(path: path))
+        case .sheaf:
+            if SheafSet.isSetIndex(path: path) { return try SheafSetSource(path: path) }
+            return try SheafSource(file: try SheafFile(path: path))
         case .hdf5: return try HDF5Source(path: path)
         case .npy: return try NpySource(path: path)
         case .npz: return try NpzSource(archive: try ZipReader(file: try FileReader(path: path)))

@@ -286,3 +286,57 @@ struct StructureRulesTests {
         #expect(flat.structure == nil && flat.version == "1.0")
     }
 }
+
+@Suite("Sharded Sheaf sets (Spec 16)")
+struct SheafSetTests {
+    func model() -> StateDict {
+        var sd = StateDict()
+        for i in 0..<6 { sd["layer\(i).weight"] = Tensor(arange: 100 * (i + 1)) }
+        sd["layer5.bias"] = sd["layer5.weight"]  // tied within its shard (free, even past the size)
+        sd["head.weight"] = sd["layer0.weight"]  // tied to a key of the first shard: written as a copy
+        sd.metadata = ["epoch": .int(3)]
+        return sd
+    }
+
+    @Test("a set loads as the state dict it was written from, shards within the size, ties kept within a shard")
+    func roundTrip() throws {
+        let folder = try TemporaryFolder()
+        let index = folder.file("m.sheaf.index.json")
+        let original = model()
+        let names = try SheafSet.write(original, to: index, shardSize: 2_500)
+        #expect(names.count > 2 && names[0] == "m-00001-of-0000\(names.count).sheaf")
+        for name in names {
+            let shard = try SheafFile(path: folder.file(name))
+            let stored = shard.entries.filter { $0.tiedTo == nil }.reduce(0) { $0 + $1.byteCount }
+            #expect(stored <= 2_500 || shard.entries.filter { $0.tiedTo == nil }.count == 1, "\(name): \(stored) bytes")
+            #expect(shard.verify() == [])
+        }
+        let set = try SheafSet(path: index)
+        #expect(set.keys == original.keys && set.metadata == original.metadata)
+        let loaded = try StateDict(contentsOf: index)
+        #expect(loaded == original)
+        #expect(loaded["layer5.bias"]!.sharesStorage(with: loaded["layer5.weight"]!))
+        #expect(SheafFile.verify(path: index) == [])
+        // Written again without replace: refused; nothing half-written.
+        expectSheafError(.io) { try SheafSet.write(original, to: index, shardSize: 2_500, replace: false) }
+    }
+
+    @Test("a missing or substituted shard is named; a set index naming a file outside its folder is refused")
+    func damage() throws {
+        let folder = try TemporaryFolder()
+        let index = folder.file("m.sheaf.index.json")
+        let names = try SheafSet.write(model(), to: index, shardSize: 2_500)
+        var other = StateDict()
+        other["x"] = Tensor(arange: 3)
+        try other.save(to: folder.file(names[1]))
+        let substituted = expectSheafError(.checksumMismatch) { _ = try SheafSet(path: index) }
+        #expect(substituted?.message.contains(names[1]) == true)
+        #expect(SheafFile.verify(path: index).first?.message.contains(names[1]) == true)
+        unlink(folder.file(names[1]))
+        let missing = expectSheafError(.invalidFile) { _ = try SheafSet(path: index) }
+        #expect(missing?.message.contains("\(names[1]) is missing") == true)
+        let text = try String(contentsOfFile: index, encoding: .utf8).replacingOccurrences(of: names[0], with: "../" + names[0])
+        try text.write(toFile: index, atomically: true, encoding: .utf8)
+        expectSheafError(.invalidIndex) { _ = try SheafSet(path: index) }
+    }
+}

@@ -35,10 +35,11 @@ extension SheafFile {
     }
 
     init(path: String, kind: SheafKind, version: String, checksumAlgorithm: ChecksumAlgorithm,
-                 metadata: Metadata, structure: CheckpointNode?, entries: [Entry], positions: [String: Int],
+                 metadata: Metadata, structure: CheckpointNode?, indexChecksum: UInt64, entries: [Entry], positions: [String: Int],
                  file: consuming HDF5File, tensors: consuming HDF5Group, descriptor: Int32, fileSize: Int) {
         self.path = path
         self.structure = structure
+        self.indexChecksum = indexChecksum
         self.kind = kind
         self.version = version
         self.checksumAlgorithm = checksumAlgorithm
@@ -169,7 +170,7 @@ extension SheafFile {
         let tensors = try hdf5(path) { () throws(HDF5Error) in try root.openGroup(FormatLayout.tensorsGroup) }
         opened = true
         return SheafFile(path: path, kind: kind, version: version, checksumAlgorithm: algorithm, metadata: metadata,
-                         structure: document.structure, entries: entries, positions: positions, file: file, tensors: tensors, descriptor: descriptor,
+                         structure: document.structure, indexChecksum: json.withUnsafeBytes { algorithm.digest($0) }, entries: entries, positions: positions, file: file, tensors: tensors, descriptor: descriptor,
                          fileSize: fileSize)
     }
 }

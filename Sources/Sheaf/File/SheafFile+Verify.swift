@@ -24,6 +24,7 @@ extension SheafFile {
     /// checksum over every byte. Returns the problems found; empty means valid.
     /// - Complexity: O(total bytes + number of objects).
     public static func verify(path: String) -> [VerificationProblem] {
+        if SheafSet.isSetIndex(path: path) { return SheafSet.verify(path: path) }
         let file: SheafFile
         do { file = try SheafFile(path: path) } catch {
             return [VerificationProblem(key: error.key, message: error.message, code: error.code)]

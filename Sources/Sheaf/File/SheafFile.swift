@@ -37,6 +37,9 @@ public struct SheafFile: ~Copyable {
     /// The nesting of the checkpoint the keys and metadata were flattened
     /// from (§8.1), when the file records one.
     public let structure: CheckpointNode?
+    /// The file's checksum algorithm over its index's bytes: what a sharded
+    /// set records to tell this shard from any other (§16).
+    public let indexChecksum: UInt64
     /// The tensors, in key order.
     public let entries: [Entry]
     let positions: [String: Int]
