@@ -104,9 +104,9 @@ def main():
     # A training checkpoint with Adam's state (int keys, tuples, None, bools), in both
     # formats, with its nesting as torch.load returns it, in Sheaf's structure notation.
     torch.manual_seed(1)
-    net = MLP()
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))  # small: the manifest holds its bytes
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    net(torch.randn(2, 20)).sum().backward()
+    net(torch.randn(2, 4)).sum().backward()
     optimizer.step()
     checkpoint = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 7, "note": None,
                   "history": [0.5, 0.25], "flags": (True, False), "empty": {}}

@@ -81,21 +81,23 @@ struct ConvertCommandTests {
     func sheafSets() throws {
         let folder = try TemporaryFolder()
         let original = fixturePath("interchange/torch/adam_checkpoint.pt")
-        let converted = try sheaf("convert", original, folder.file("m.sheaf"), "--shard-size", "40KB")
+        let converted = try sheaf("convert", original, folder.file("m.sheaf"), "--shard-size", "100B")
         #expect(converted.status == 0, "\(converted.stderr)")
         let index = folder.file("m.sheaf.index.json")
         let shards = folder.contents.filter { $0.hasSuffix(".sheaf") }
-        #expect(shards.count == 4 && shards.first == "m-00001-of-00004.sheaf", "\(folder.contents)")
+        let count = "0000\(shards.count)"
+        #expect(shards.count >= 3 && shards.first == "m-00001-of-\(count).sheaf", "\(folder.contents)")
         #expect(try sheaf("verify", index).stdout.contains(": OK"))
         #expect(try sheaf("diff", index, original).status == 0)
         let inspected = try sheaf("inspect", index)
-        #expect(inspected.status == 0 && inspected.stdout.contains("set 1.1, 4 shards"), "\(inspected.stdout)")
+        #expect(inspected.status == 0 && inspected.stdout.contains("set 1.1, \(shards.count) shards"), "\(inspected.stdout)")
         #expect(try sheaf("convert", index, folder.file("back.pt")).status == 0)
         #expect(try sheaf("diff", folder.file("back.pt"), original).status == 0)
         // A substituted shard is named by verify and refused by the readers.
-        #expect(try sheaf("convert", fixturePath("interchange/torch/mlp.params"), folder.file("m-00002-of-00004.sheaf"), "--force").status == 0)
+        let second = "m-00002-of-\(count).sheaf"
+        #expect(try sheaf("convert", fixturePath("interchange/torch/mlp.params"), folder.file(second), "--force").status == 0)
         let damaged = try sheaf("verify", index)
-        #expect(damaged.status == 1 && damaged.stdout.contains("m-00002-of-00004.sheaf"), "\(damaged.stdout)")
+        #expect(damaged.status == 1 && damaged.stdout.contains(second), "\(damaged.stdout)")
         #expect(try sheaf("inspect", index).status == 1)
     }
 
