@@ -1,32 +1,27 @@
 import SheafRuntime
 
 /// The seed chapter's MLP: `hidden` Linear(20, 256), ReLU, `output` Linear(256, 10).
-final class SeedMLP: Module, @unchecked Sendable {
-    let hidden: Linear
-    let output: Linear
+final class SeedMLP: Module {
+    let hidden = Linear(20, 256)
+    let output = Linear(256, 10)
 
-    init(on device: Device = .cpu) throws {
-        hidden = try Linear(20, 256, on: device)
-        output = try Linear(256, 10, on: device)
-        super.init()
-    }
 
     override func forward(_ x: NDArray) throws -> NDArray { try output(relu(hidden(x))) }
 }
 
 /// The seed chapter's parameter-free layer.
-final class CenteredLayer: Module, @unchecked Sendable {
+final class CenteredLayer: Module {
     override func forward(_ x: NDArray) throws -> NDArray { try x - x.mean() }
 }
 
 /// The seed chapter's layer with its own weight `[in, units]` and bias.
-final class MyLinear: Module, @unchecked Sendable {
+final class MyLinear: Module {
     let weight: Parameter
     let bias: Parameter
 
-    init(_ inUnits: Int, _ units: Int) throws {
-        weight = Parameter(try .randn([inUnits, units]))
-        bias = Parameter(try .randn([units]))
+    init(_ inUnits: Int, _ units: Int) {
+        weight = Parameter(.randn([inUnits, units]))
+        bias = Parameter(.randn([units]))
         super.init()
     }
 
@@ -43,12 +38,12 @@ enum Architecture {
     /// A fresh model of this architecture.
     func make() throws -> Module {
         switch self {
-        case .seedMLP: return try SeedMLP()
+        case .seedMLP: return SeedMLP()
         case .mlp(let sizes):
             var layers: [Module] = []
             for i in 0..<(sizes.count - 1) {
                 if i > 0 { layers.append(ReLU()) }
-                layers.append(try Linear(sizes[i], sizes[i + 1]))
+                layers.append(Linear(sizes[i], sizes[i + 1]))
             }
             return Sequential(layers: layers)
         }

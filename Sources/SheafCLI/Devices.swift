@@ -57,13 +57,13 @@ enum DeviceBenchmark {
                          n, n, ours, flops / ours / 1e9, reference, flops / reference / 1e9, 100 * reference / ours))
             let linear = try median(9) { try NDArray.linear(x, weight: w, bias: try NDArray.zeros([n], on: device)).synchronize() }
             print(String(format: "\(device) Linear(%d, %d) at batch %d: %.2f ms (%.0f%% of SGEMM alone)", n, n, n, linear, 100 * reference / linear))
-            let mlp = try SeedMLP()
+            let mlp = SeedMLP()
             try mlp.to(device)
             let input = try NDArray.randn([1, 20], on: device)
             let forward = try median(101) { _ = try mlp(input).tensor() }
             print(String(format: "\(device) seed MLP batch 1 forward + copy back (one sync): %.3f ms", forward))
-            let cpu = try SeedMLP()
-            let cpuInput = try NDArray.randn([1, 20])
+            let cpu = SeedMLP()
+            let cpuInput = NDArray.randn([1, 20])
             let cpuForward = try median(101) { _ = try cpu(cpuInput).tensor() }
             print(String(format: "cpu seed MLP batch 1 forward: %.4f ms", cpuForward))
         }

@@ -23,14 +23,14 @@ extension SheafCommand {
             step("Custom layers: a layer without parameters")
             let layer = CenteredLayer()
             show("layer(tensor([1, 2, 3, 4, 5]))", try layer(NDArray(shape: [5], scalars: [1, 2, 3, 4, 5])))
-            let centered = Sequential(try Linear(8, 128), CenteredLayer())
+            let centered = Sequential(Linear(8, 128), CenteredLayer())
             show("Sequential(Linear(8, 128), CenteredLayer())(rand(4, 8)).mean()", try centered(NDArray.rand([4, 8])).mean())
 
             step("Custom layers: a layer with parameters")
-            let linear = try MyLinear(5, 3)
+            let linear = MyLinear(5, 3)
             show("MyLinear(5, 3).weight", "Parameter containing:\n\(linear.weight.value)")
             show("linear(rand(2, 5))", try linear(NDArray.rand([2, 5])))
-            let stacked = Sequential(try MyLinear(64, 8), try MyLinear(8, 1))
+            let stacked = Sequential(MyLinear(64, 8), MyLinear(8, 1))
             show("Sequential(MyLinear(64, 8), MyLinear(8, 1))(rand(2, 64))", try stacked(NDArray.rand([2, 64])))
 
             step("Saving and loading tensors")
@@ -49,11 +49,11 @@ extension SheafCommand {
             show("StateDict(contentsOf: \"mydict\")", "{" + loaded.map { "'\($0.key)': \($0.tensor)" }.joined(separator: ", ") + "}")
 
             step("Saving and loading model parameters")
-            let net = try SeedMLP()
-            let X = try NDArray.randn([2, 20])
+            let net = SeedMLP()
+            let X = NDArray.randn([2, 20])
             let Y = try net(X)
             try net.stateDict().save(to: file("mlp.params"))
-            let clone = try SeedMLP()
+            let clone = SeedMLP()
             try clone.loadStateDict(StateDict(contentsOf: file("mlp.params")))
             show("clone", clone)
             let yClone = try clone(X)
@@ -83,7 +83,7 @@ extension SheafCommand {
             }
 
             step("Neural networks and devices")
-            let small = Sequential(try Linear(3, 1))
+            let small = Sequential(Linear(3, 1))
             try small.to(device)
             show("net = Sequential(Linear(3, 1)).to(tryGPU()); net(X)", try small(a))
             if let first = small[0] as? Linear { show("net[0].weight.device", first.weight.device) }

@@ -31,13 +31,6 @@ struct ReadmeExamplesTests {
         let result = try runProcess("/usr/bin/env", arguments + [source])
         #expect(result.status == 0, "block \(index + 1):\n\(result.stderr)")
         let warnings = result.stderr.split(separator: "\n").filter { $0.contains("warning:") }
-        if index == 2 {
-            // Issue #12: a user's `Module` subclass must restate `@unchecked Sendable`.
-            withKnownIssue("Module is @unchecked Sendable; the runtime redesign removes it") {
-                #expect(warnings.isEmpty, "\(warnings)")
-            }
-        } else {
-            #expect(warnings.isEmpty, "block \(index + 1): \(warnings)")
-        }
+        #expect(warnings.isEmpty, "block \(index + 1): \(warnings)")
     }
 }

@@ -208,7 +208,7 @@ if options.workloads.contains("runtime") {
            ("seed MLP batch 4096", [20, 256, 10], 4096), ("MLP 1024-4096-1024 batch 256", [1024, 4096, 1024], 256)]
     for (label, sizes, batch) in cases {
         var layers: [Module] = []
-        for i in 0..<(sizes.count - 1) { if i > 0 { layers.append(ReLU()) }; layers.append(try Linear(sizes[i], sizes[i + 1])) }
+        for i in 0..<(sizes.count - 1) { if i > 0 { layers.append(ReLU()) }; layers.append(Linear(sizes[i], sizes[i + 1])) }
         let net = Sequential(layers: layers)
         let x = try NDArray.randn([batch, sizes[0]])
         let ms = try time(options.runs * 4) { _ = try net(x) }

@@ -60,6 +60,13 @@ public struct Tensor: Sendable {
         self.init(dtype: dtype, shape: shape, storage: try TensorStorage(uninitializedByteCount: bytes, initialize))
     }
 
+    /// A tensor of `dtype` and `shape` whose every byte `fill` writes (for the
+    /// runtime's kernels; the caller knows the shape's byte count is valid).
+    package static func filling(dtype: DType, shape: [Int], _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Tensor {
+        let bytes = shape.reduce(1, *) * dtype.itemSize
+        return Tensor(dtype: dtype, shape: shape, storage: TensorStorage(uninitializedByteCount: bytes, fill))
+    }
+
     /// A tensor with the given shape and elements in C order.
     /// - Throws: ``SheafError`` when `scalars.count` does not match the shape.
     public init<T: TensorScalar>(shape: [Int], scalars: [T]) throws(SheafError) {

@@ -5,9 +5,9 @@ package enum DeviceSelfTest {
     /// Each operation's largest difference from the CPU, relative to the result's scale.
     package static func run(on device: Device) throws -> [(String, Double)] {
         RandomSource.manualSeed(42)
-        let a = try NDArray.randn([33, 70]), b = try NDArray.randn([70, 45])
-        let row = try NDArray.randn([70]), column = try NDArray.randn([33, 1]), scalar = try NDArray.randn([])
-        let weight = try NDArray.randn([50, 70]), bias = try NDArray.randn([50])
+        let a = NDArray.randn([33, 70]), b = NDArray.randn([70, 45])
+        let row = NDArray.randn([70]), column = NDArray.randn([33, 1]), scalar = NDArray.randn([])
+        let weight = NDArray.randn([50, 70]), bias = NDArray.randn([50])
         func compare(_ name: String, _ op: (NDArray, NDArray, NDArray, NDArray) throws -> NDArray) throws -> (String, Double) {
             let cpu = try op(a, b, row, column).tensor().converted(to: .float64).scalars(as: Double.self)
             let gpuResult = try op(a.to(device), b.to(device), row.to(device), column.to(device))

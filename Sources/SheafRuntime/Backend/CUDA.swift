@@ -215,9 +215,12 @@ final class CUDA: @unchecked Sendable {
             }
             storage.append(pointer)
         }
+        guard let function = state.kernels[name] else {
+            throw CUDAError(operation: "cuLaunchKernel", code: 0, message: "no kernel named \(name) in the loaded module")
+        }
         var parameters: [UnsafeMutableRawPointer?] = storage
         let code = parameters.withUnsafeMutableBufferPointer {
-            cuLaunchKernel(state.kernels[name]!, UInt32(grid), 1, 1, UInt32(block), 1, 1, 0, state.stream, $0.baseAddress, nil)
+            cuLaunchKernel(function, UInt32(grid), 1, 1, UInt32(block), 1, 1, 0, state.stream, $0.baseAddress, nil)
         }
         try check(code, "cuLaunchKernel(\(name))")
     }
