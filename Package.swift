@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Sheaf", targets: ["Sheaf"]),
         .library(name: "SheafInterchange", targets: ["SheafInterchange"]),
         .library(name: "SheafRuntime", targets: ["SheafRuntime"]),
+        .library(name: "SheafModels", targets: ["SheafModels"]),
         .executable(name: "sheaf", targets: ["SheafCLI"]),
     ],
     dependencies: [
@@ -41,8 +42,10 @@ let package = Package(
         .target(name: "SheafInterchange", dependencies: ["Sheaf", "SheafHDF5", "CZlib"]),
 
         .target(name: "SheafRuntime", dependencies: ["Sheaf", "COpenBLAS"]),
+        // Architectures people ship (GPT-2, Llama, ResNet) on the runtime.
+        .target(name: "SheafModels", dependencies: ["Sheaf", "SheafRuntime"]),
         .executableTarget(name: "SheafCLI", dependencies: [
-            "Sheaf", "SheafHDF5", "SheafInterchange", "SheafRuntime",
+            "Sheaf", "SheafHDF5", "SheafInterchange", "SheafRuntime", "SheafModels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -51,7 +54,7 @@ let package = Package(
         .executableTarget(name: "SheafSoak", dependencies: ["Sheaf"]),
         .target(name: "SheafTestSupport", path: "Tests/SheafTestSupport"),
         .testTarget(name: "SheafTests", dependencies: ["Sheaf", "SheafHDF5", "SheafInterchange", "SheafSoak", "SheafCLI", "SheafTestSupport"]),
-        .testTarget(name: "SheafRuntimeTests", dependencies: ["Sheaf", "SheafInterchange", "SheafRuntime", "SheafTestSupport"]),
+        .testTarget(name: "SheafRuntimeTests", dependencies: ["Sheaf", "SheafInterchange", "SheafRuntime", "SheafModels", "SheafTestSupport"]),
         .testTarget(name: "SheafInterchangeTests", dependencies: ["Sheaf", "SheafInterchange", "SheafTestSupport"]),
         .testTarget(name: "SheafCLITests", dependencies: ["Sheaf", "SheafInterchange", "SheafCLI", "SheafTestSupport"]),
     ],

@@ -11,13 +11,17 @@ public final class Conv2d: Module {
     public let groups: Int
 
     public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
-                padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true) {
+                padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true,
+                initialization: Initialization = .pytorchDefault) {
         precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
                      "Conv2d: \(groups) groups must divide \(inChannels) and \(outChannels) channels")
         let fanIn = inChannels / groups * kernel.0 * kernel.1
         let bound = fanIn > 0 ? 1 / Double(fanIn).squareRoot() : 0
-        weight = Parameter(NDArray.uniform([outChannels, inChannels / groups, kernel.0, kernel.1], in: -bound...bound))
-        self.bias = bias ? Parameter(NDArray.uniform([outChannels], in: -bound...bound)) : nil
+        func make(_ shape: [Int]) -> NDArray {
+            initialization == .zeros ? .zeros(shape) : .uniform(shape, in: -bound...bound)
+        }
+        weight = Parameter(make([outChannels, inChannels / groups, kernel.0, kernel.1]))
+        self.bias = bias ? Parameter(make([outChannels])) : nil
         self.stride = stride
         self.padding = padding
         self.dilation = dilation

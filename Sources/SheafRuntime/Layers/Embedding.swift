@@ -4,8 +4,8 @@ import Sheaf
 public final class Embedding: Module {
     public let weight: Parameter
 
-    public init(_ count: Int, _ dimension: Int) {
-        weight = Parameter(NDArray.randn([count, dimension]))
+    public init(_ count: Int, _ dimension: Int, initialization: Initialization = .pytorchDefault) {
+        weight = Parameter(initialization == .zeros ? .zeros([count, dimension]) : .randn([count, dimension]))
         super.init()
     }
 

@@ -10,13 +10,17 @@ public final class Linear: Module {
     public let outFeatures: Int
 
     /// A layer on the CPU (move it with ``Module/to(_:)``). Never throws; a
-    /// negative size is a programming error.
-    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true) {
+    /// negative size is a programming error. `.zeros` skips the random draw for
+    /// a layer whose weights are loaded next.
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, initialization: Initialization = .pytorchDefault) {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         let bound = inFeatures > 0 ? 1 / Double(inFeatures).squareRoot() : 0
-        weight = Parameter(NDArray.uniform([outFeatures, inFeatures], in: -bound...bound))
-        self.bias = bias ? Parameter(NDArray.uniform([outFeatures], in: -bound...bound)) : nil
+        func make(_ shape: [Int]) -> NDArray {
+            initialization == .zeros ? .zeros(shape) : .uniform(shape, in: -bound...bound)
+        }
+        weight = Parameter(make([outFeatures, inFeatures]))
+        self.bias = bias ? Parameter(make([outFeatures])) : nil
         super.init()
     }
 
@@ -27,6 +31,14 @@ public final class Linear: Module {
     override public var extraDescription: String {
         "in_features=\(inFeatures), out_features=\(outFeatures), bias=\(bias == nil ? "False" : "True")"
     }
+}
+
+/// How a layer's parameters start.
+public enum Initialization: Sendable, Equatable {
+    /// PyTorch's default distribution for the layer.
+    case pytorchDefault
+    /// Zeros (no random draw): for a model whose weights are loaded next.
+    case zeros
 }
 
 /// An elementwise activation as a layer: ReLU, GELU (exact or tanh), SiLU.
