@@ -52,7 +52,7 @@ let package = Package(
         // MARK: - Tests
         // Checkpoints in a loop for the crash-safety tests, which kill it at random moments.
         .executableTarget(name: "SheafSoak", dependencies: ["Sheaf"]),
-        .target(name: "SheafTestSupport", path: "Tests/SheafTestSupport"),
+        .target(name: "SheafTestSupport", dependencies: ["Sheaf"], path: "Tests/SheafTestSupport"),
         .testTarget(name: "SheafTests", dependencies: ["Sheaf", "SheafHDF5", "SheafInterchange", "SheafSoak", "SheafCLI", "SheafTestSupport"]),
         .testTarget(name: "SheafRuntimeTests", dependencies: ["Sheaf", "SheafInterchange", "SheafRuntime", "SheafModels", "SheafTestSupport"]),
         .testTarget(name: "SheafInterchangeTests", dependencies: ["Sheaf", "SheafInterchange", "SheafTestSupport"]),

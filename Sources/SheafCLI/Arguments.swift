@@ -1,6 +1,7 @@
 import ArgumentParser
 import Sheaf
 import SheafInterchange
+import SheafModels
 import SheafRuntime
 
 // Values the command line parses, each validated once by argument-parser,
@@ -67,6 +68,7 @@ struct DeviceArgument: ExpressibleByArgument {
 extension Architecture: ExpressibleByArgument {
     init?(argument: String) {
         if argument == "seed-mlp" { self = .seedMLP; return }
+        if let depth = ResNet.Depth(rawValue: argument) { self = .resnet(depth); return }
         guard argument.hasPrefix("mlp:") else { return nil }
         var sizes: [Int] = []
         for part in argument.dropFirst(4).split(separator: ",", omittingEmptySubsequences: false) {
@@ -77,7 +79,7 @@ extension Architecture: ExpressibleByArgument {
         self = .mlp(sizes)
     }
 
-    static var allValueStrings: [String] { ["seed-mlp", "mlp:IN,HIDDEN,...,OUT"] }
+    static var allValueStrings: [String] { ["seed-mlp", "mlp:IN,HIDDEN,...,OUT"] + ResNet.Depth.allCases.map(\.rawValue) }
 }
 
 /// A size in bytes: a number with an optional unit, as Hugging Face writes

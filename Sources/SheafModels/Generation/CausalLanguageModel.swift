@@ -69,6 +69,13 @@ extension CausalLanguageModel {
     /// end-of-text ids; pass `[]` to always generate `maxNewTokens`).
     /// - Returns: the new token ids (the prompt not included).
     public func generate(prompt: [Int], maxNewTokens: Int, stopTokens: [Int]? = nil) throws -> [Int] {
+        var logits: NDArray? = nil
+        return try generate(prompt: prompt, maxNewTokens: maxNewTokens, stopTokens: stopTokens, lastLogits: &logits)
+    }
+
+    /// ``generate(prompt:maxNewTokens:stopTokens:)``, also giving the logits `[vocab]`
+    /// of the last step (the prompt's last position when `maxNewTokens` is 0).
+    public func generate(prompt: [Int], maxNewTokens: Int, stopTokens: [Int]? = nil, lastLogits: inout NDArray?) throws -> [Int] {
         guard maxNewTokens >= 0 else { throw RuntimeError(.invalidArgument, "maxNewTokens must be ≥ 0, found \(maxNewTokens)") }
         guard prompt.count + maxNewTokens <= contextLength else {
             throw RuntimeError(.invalidArgument, "\(prompt.count) prompt tokens and \(maxNewTokens) new ones exceed the model's context of \(contextLength)")
@@ -77,12 +84,15 @@ extension CausalLanguageModel {
         let cache = KVCache(layers: layerCount)
         var generated: [Int] = []
         var next = prompt
-        while generated.count < maxNewTokens {
-            let token = try logits(ids: next, shape: [1, next.count], cache: cache, lastOnly: true).argmax()[0]
+        repeat {
+            let step = try logits(ids: next, shape: [1, next.count], cache: cache, lastOnly: true)
+            lastLogits = try step.reshaped([-1])
+            if generated.count == maxNewTokens { break }
+            let token = try step.argmax()[0]
             generated.append(token)
-            if stops.contains(token) { break }
+            if stops.contains(token) || generated.count == maxNewTokens { break }
             next = [token]
-        }
+        } while true
         return generated
     }
 }
