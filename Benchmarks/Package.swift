@@ -18,6 +18,7 @@ let package = Package(
             .product(name: "Sheaf", package: root),
             .product(name: "SheafInterchange", package: root),
             .product(name: "SheafRuntime", package: root),
+            .product(name: "SheafModels", package: root),
         ], path: "Sources/SheafBench"),
     ]
 )

@@ -126,4 +126,52 @@ for label, sizes, batch in cases:
             ms = timed(lambda: net(tx))
         add("runtime", "PyTorch eager forward, " + label, ms, "%.1f GFLOP/s" % (flops / ms / 1e6))
 
+# Real architectures in PyTorch eager (transformers' GPT2LMHeadModel, torchvision's
+# resnet18), random weights, 2 threads, when those libraries are installed.
+if torch is not None:
+    try:
+        import transformers
+        import torchvision
+    except Exception:
+        transformers = torchvision = None
+    if transformers is not None:
+        torch.set_num_threads(2)
+        torch.manual_seed(0)
+        config = transformers.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, n_positions=256) if smoke \
+            else transformers.GPT2Config()
+        model = transformers.GPT2LMHeadModel(config).eval()
+        tokens = 16 if smoke else 128
+        ids = torch.tensor([[(i * 7919) % config.vocab_size for i in range(tokens)]])
+        d = config.n_embd
+        params = config.n_layer * 12 * d * d + config.vocab_size * d
+        size = "small" if smoke else "124M"
+        with torch.no_grad():
+            ms = timed(lambda: model(ids, use_cache=False).logits)
+            add("models", "PyTorch eager forward, GPT-2 %s %d tokens" % (size, tokens), ms, "%.1f GFLOP/s" % (2 * params * tokens / ms / 1e6))
+            steps = 4 if smoke else 32
+            per_token = []
+
+            def decode():
+                out = model(ids, use_cache=True)
+                past = out.past_key_values
+                start = time.perf_counter()
+                for step in range(steps):
+                    out = model(torch.tensor([[step]]), past_key_values=past, use_cache=True)
+                    past = out.past_key_values
+                per_token.append((time.perf_counter() - start) * 1000 / steps)
+
+            timed(decode)
+            per_token.sort()
+            ms = per_token[len(per_token) // 2]
+            add("models", "PyTorch eager decode per token (KV cache, after %d), GPT-2 %s" % (tokens, size), ms,
+                "%.1f GB/s of weights" % (params * 4 / ms / 1e6))
+        for batch in ([1] if smoke else [1, 32]):
+            side = 64 if smoke else 224
+            net = torchvision.models.resnet18(weights=None).eval()
+            images = torch.randn(batch, 3, side, side)
+            with torch.no_grad():
+                ms = timed(lambda: net(images))
+            add("models", "PyTorch eager forward, ResNet-18 batch %d %dx%d" % (batch, side, side), ms,
+                "%.1f GFLOP/s" % (2 * 1.814e9 * batch * side * side / (224 * 224) / ms / 1e6))
+
 print(json.dumps(rows))

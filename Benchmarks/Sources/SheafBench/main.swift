@@ -5,6 +5,7 @@ import Foundation
 import CHDF5Floor
 import Sheaf
 import SheafInterchange
+import SheafModels
 import SheafRuntime
 
 struct Options {
@@ -12,7 +13,7 @@ struct Options {
     var runs = 5
     var json: String?
     var python: String?
-    var workloads: Set<String> = ["large", "many-small", "model-like", "runtime"]
+    var workloads: Set<String> = ["large", "many-small", "model-like", "runtime", "models"]
 }
 
 // The child of the conversion measurement: convert and exit.
@@ -69,6 +70,7 @@ try FileManager.default.createDirectory(atPath: folder, withIntermediateDirector
 defer { try? FileManager.default.removeItem(atPath: folder) }
 
 var generator = SeededGenerator(seed: 1)
+nonisolated(unsafe) var decodeSamples: [Double] = []
 @MainActor func random(_ shape: [Int], _ dtype: DType = .float32) throws -> Tensor {
     try Tensor(dtype: dtype, shape: shape) { bytes in
         bytes.withMemoryRebound(to: UInt64.self) { words in
@@ -210,12 +212,72 @@ if options.workloads.contains("runtime") {
         var layers: [Module] = []
         for i in 0..<(sizes.count - 1) { if i > 0 { layers.append(ReLU()) }; layers.append(Linear(sizes[i], sizes[i + 1])) }
         let net = Sequential(layers: layers)
-        let x = try NDArray.randn([batch, sizes[0]])
+        let x = NDArray.randn([batch, sizes[0]])
         let ms = try time(options.runs * 4) { _ = try net(x) }
         var flops = 0.0
         for i in 0..<(sizes.count - 1) { flops += 2 * Double(batch * sizes[i] * sizes[i + 1]) }
         add("runtime", Row(name: "Sheaf CPU forward, \(label)", ms: ms, isSheaf: true, note: String(format: "%.1f GFLOP/s", flops / ms / 1e6)))
         try net.stateDict().save(to: folder + "/runtime-\(label.replacingOccurrences(of: " ", with: "_")).sheaf")
+    }
+}
+
+// Real architectures: GPT-2 124M and ResNet-18, random weights, 2 threads (the
+// peers set torch to 2 threads too). Smoke sizes keep the shapes' code paths.
+if options.workloads.contains("models") {
+    var gpt2 = GPT2Configuration()
+    if options.smoke { gpt2.layers = 2; gpt2.embeddingSize = 64; gpt2.heads = 4; gpt2.vocabularySize = 1000; gpt2.contextLength = 256 }
+    let model = GPT2LMHeadModel(gpt2)
+    var weights = StateDict()
+    for (key, tensor) in try model.stateDict() where key != "lm_head.weight" {
+        var normal = try Tensor(randomNormal: tensor.shape, using: &generator)
+        if key.hasSuffix("ln_1.weight") || key.hasSuffix("ln_2.weight") || key.hasSuffix("ln_f.weight") { normal = try Tensor(ones: tensor.shape) }
+        weights[key] = try (NDArray(normal) * 0.02).tensor()
+    }
+    try model.loadStateDict(weights)
+    let tokens = options.smoke ? 16 : 128
+    let prompt = (0..<tokens).map { ($0 * 7919) % gpt2.vocabularySize }
+    let d = gpt2.embeddingSize
+    let matmulParameters = Double(gpt2.layers * 12 * d * d + gpt2.vocabularySize * d)
+    let forwardFlops = 2 * matmulParameters * Double(tokens)
+    let forward = try time(options.runs) { _ = try model.logits(ids: prompt, shape: [1, tokens], cache: nil, lastOnly: false) }
+    add("models", Row(name: "Sheaf forward, GPT-2 \(options.smoke ? "small" : "124M") \(tokens) tokens", ms: forward, isSheaf: true,
+                      note: String(format: "%.1f GFLOP/s", forwardFlops / forward / 1e6)))
+    // Decoding: the prompt in one pass, then 1-token steps with the KV cache; per token.
+    let steps = options.smoke ? 4 : 32
+    let decode = try time(max(1, options.runs / 2)) {
+        let cache = KVCache(layers: gpt2.layers)
+        _ = try model.logits(ids: prompt, shape: [1, tokens], cache: cache, lastOnly: true)
+        let start = DispatchTime.now().uptimeNanoseconds
+        for step in 0..<steps { _ = try model.logits(ids: [step], shape: [1, 1], cache: cache, lastOnly: true) }
+        decodeSamples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(steps))
+    }
+    _ = decode
+    decodeSamples.sort()
+    let decodeSample = decodeSamples[decodeSamples.count / 2]
+    let weightBytes = matmulParameters * 4
+    add("models", Row(name: "Sheaf decode per token (KV cache, after \(tokens)), GPT-2 \(options.smoke ? "small" : "124M")", ms: decodeSample, isSheaf: true,
+                      note: String(format: "%.1f GB/s of weights", weightBytes / decodeSample / 1e6)))
+    // The machine's read bandwidth, for scale: summing a 1 GiB array (256 MiB in smoke runs).
+    let floats = (options.smoke ? 64 : 256) << 20
+    let big = try NDArray(Tensor(zeros: [floats]))
+    let read = try time(options.runs) { _ = try big.sum() }
+    add("models", Row(name: "bound: one read of \((floats * 4) >> 20) MiB (sum)", ms: read, isSheaf: true,
+                      note: String(format: "%.1f GB/s", Double(floats * 4) / read / 1e6)))
+    for batch in options.smoke ? [1] : [1, 32] {
+        let side = options.smoke ? 64 : 224
+        let resnet = ResNet(.resnet18)
+        var state = StateDict()
+        for (key, tensor) in try resnet.stateDict() {
+            if tensor.dtype != .float32 { state[key] = tensor; continue }
+            if key.hasSuffix("running_var") { state[key] = try Tensor(ones: tensor.shape); continue }
+            state[key] = try (NDArray(try Tensor(randomNormal: tensor.shape, using: &generator)) * 0.05).tensor()
+        }
+        try resnet.loadStateDict(state)
+        let images = NDArray(try Tensor(randomNormal: [batch, 3, side, side], using: &generator))
+        let ms = try time(options.runs) { _ = try resnet(images) }
+        let flops = 2 * 1.814e9 * Double(batch) * Double(side * side) / (224 * 224)
+        add("models", Row(name: "Sheaf forward, ResNet-18 batch \(batch) \(side)x\(side)", ms: ms, isSheaf: true,
+                          note: String(format: "%.1f GFLOP/s", flops / ms / 1e6)))
     }
 }
 
@@ -263,7 +325,7 @@ for workload in order {
     print("|---|---:|---:|---|")
     for row in rows {
         // The best peer of the same operation: the fastest non-Sheaf, non-bound row with the same verb.
-        let verb = ["save", "load", "open", "convert", "forward"].first { row.name.lowercased().contains($0) } ?? ""
+        let verb = ["save", "load", "open", "convert", "forward", "decode"].first { row.name.lowercased().contains($0) } ?? ""
         let label = row.name.split(separator: ",", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
         let peers = rows.filter {
             !$0.isSheaf && $0.note != "bound" && $0.note != "floor" && $0.note != "lazy pages" && !verb.isEmpty && $0.name.lowercased().contains(verb)

@@ -139,6 +139,29 @@ struct CPUBackend: Backend {
     // MARK: Reductions
 
     func reduce(_ x: NDArray, outer: Int, length: Int, inner: Int, outShape: [Int], scale: Double) throws -> NDArray {
+        if x.dtype == .float32 && inner == 1 {
+            // Contiguous rows: blocks of 8 float lanes, each block's sum added in double.
+            var sums = [Double](repeating: 0, count: outer)
+            x.withHost { p in
+                sums.withUnsafeMutableBufferPointer { totals in
+                    if outer == 1 {
+                        let chunk = 1 << 16, chunks = (length + chunk - 1) / chunk
+                        var partial = [Double](repeating: 0, count: chunks)
+                        partial.withUnsafeMutableBufferPointer { parts in
+                            parallelFor(chunks, minimumChunk: 4) { range in
+                                for c in range { parts[c] = Self.sumRow(p.baseAddress! + c * chunk, min(chunk, length - c * chunk)) }
+                            }
+                        }
+                        totals[0] = partial.reduce(0, +)
+                    } else {
+                        parallelFor(outer, minimumChunk: max(1, 32768 / max(length, 1))) { range in
+                            for o in range { totals[o] = Self.sumRow(p.baseAddress! + o * length, length) }
+                        }
+                    }
+                }
+            }
+            return NDArray(try Tensor(shape: outShape, scalars: sums.map { Float($0 * scale) }))
+        }
         let values = try x.tensor()
         let read = Tensor.elementReader(x.dtype)
         var sums = [Double](repeating: 0, count: outer * inner)
@@ -151,6 +174,25 @@ struct CPUBackend: Backend {
             }
         }
         return NDArray(try Tensor(shape: outShape, scalars: sums.map { $0 * scale }).converted(to: x.dtype))
+    }
+
+    /// The sum of `count` floats: eight lanes in float over blocks of 1024, blocks added in double.
+    static func sumRow(_ p: UnsafePointer<Float>, _ count: Int) -> Double {
+        var total = 0.0, start = 0
+        while start < count {
+            let end = min(count, start + 1024)
+            var lanes = SIMD8<Float>()
+            var i = start
+            while i + 8 <= end {
+                lanes += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+                i += 8
+            }
+            var block = Double(lanes.sum())
+            while i < end { block += Double(p[i]); i += 1 }
+            total += block
+            start = end
+        }
+        return total
     }
 
     // MARK: Products
@@ -467,61 +509,86 @@ struct CPUBackend: Backend {
         let cg = c / groups, og = o / groups
         let patch = cg * kh * kw, pixels = oh * ow
         let direct = kh == 1 && kw == 1 && window.stride == (1, 1) && window.padding == (0, 0)
-        let columns = direct ? nil : UnsafeMutablePointer<Float>.allocate(capacity: max(patch * pixels, 1))
-        defer { columns?.deallocate() }
+        // Images are unfolded side by side, [patch, images·pixels], so one GEMM
+        // covers several: small feature maps (late layers) make wide products.
+        // A group of images keeps the unfolded matrix near 32 MiB.
+        let perGroup = direct && pixels >= 1024 ? 1 : max(1, min(n, (8 << 20) / max(patch * pixels, 1)))
+        let columns = direct && perGroup == 1 ? nil : UnsafeMutablePointer<Float>.allocate(capacity: max(patch * pixels * perGroup, 1))
+        let staging = perGroup > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: max(og * pixels * perGroup, 1)) : nil
+        defer { columns?.deallocate(); staging?.deallocate() }
         return NDArray.host(outShape) { out in
             x.withHost { px in weight.withHost { pw in
-                for image in 0..<n {
+                for first in stride(from: 0, to: n, by: perGroup) {
+                    let count = min(perGroup, n - first), width = count * pixels
                     for g in 0..<groups {
-                        let input = px.baseAddress! + (image * c + g * cg) * h * w
-                        var matrix = UnsafePointer(input)
+                        var matrix: UnsafePointer<Float>
                         if let columns {
-                            Self.im2col(input, channels: cg, height: h, width: w, window: window, outHeight: oh, outWidth: ow, into: columns)
+                            for image in 0..<count {
+                                let input = px.baseAddress! + ((first + image) * c + g * cg) * h * w
+                                if direct {
+                                    for channel in 0..<cg {
+                                        (columns + channel * width + image * pixels).update(from: input + channel * pixels, count: pixels)
+                                    }
+                                } else {
+                                    Self.im2col(input, channels: cg, height: h, width: w, window: window, outHeight: oh, outWidth: ow,
+                                                into: columns + image * pixels, rowStride: width)
+                                }
+                            }
                             matrix = UnsafePointer(columns)
+                        } else {
+                            matrix = UnsafePointer(px.baseAddress! + (first * c + g * cg) * h * w)
                         }
-                        let target = out.baseAddress! + (image * o + g * og) * pixels
+                        // The product lands in the output directly for one image, else in staging, then per image.
+                        let target = staging ?? out.baseAddress! + (first * o + g * og) * pixels
                         if let bias {
                             bias.withHost { pb in
-                                for channel in 0..<og { (target + channel * pixels).update(repeating: pb[g * og + channel], count: pixels) }
+                                for channel in 0..<og { (target + channel * width).update(repeating: pb[g * og + channel], count: width) }
                             }
                         }
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(og), Int32(pixels), Int32(patch), 1,
-                                    pw.baseAddress! + g * og * patch, Int32(patch), matrix, Int32(pixels),
-                                    bias == nil ? 0 : 1, target, Int32(pixels))
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(og), Int32(width), Int32(patch), 1,
+                                    pw.baseAddress! + g * og * patch, Int32(patch), matrix, Int32(width),
+                                    bias == nil ? 0 : 1, target, Int32(width))
+                        if let staging {
+                            for image in 0..<count {
+                                for channel in 0..<og {
+                                    (out.baseAddress! + ((first + image) * o + g * og + channel) * pixels)
+                                        .update(from: staging + channel * width + image * pixels, count: pixels)
+                                }
+                            }
+                        }
                     }
                 }
             } }
         }
     }
 
-    /// Unfolds `[channels, height, width]` into `[channels·kh·kw, outHeight·outWidth]` (zero padding).
+    /// Unfolds `[channels, height, width]` into the rows of `[channels·kh·kw, outHeight·outWidth]`
+    /// (zero padding), row `r` starting at `columns + r·rowStride`.
     static func im2col(_ input: UnsafePointer<Float>, channels: Int, height: Int, width: Int, window: Window2D,
-                       outHeight: Int, outWidth: Int, into columns: UnsafeMutablePointer<Float>) {
+                       outHeight: Int, outWidth: Int, into columns: UnsafeMutablePointer<Float>, rowStride: Int) {
         let (kh, kw) = window.kernel, (sh, sw) = window.stride, (ph, pw) = window.padding, (dh, dw) = window.dilation
         let pixels = outHeight * outWidth
         parallelFor(channels * kh * kw, minimumChunk: max(1, 16384 / max(pixels, 1))) { range in
             for row in range {
                 let channel = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw
                 let plane = input + channel * height * width
-                let target = columns + row * pixels
+                let target = columns + row * rowStride
+                // Output columns x read input column x·sw - pw + kj·dw: the valid ones form one range.
+                let shift = kj * dw - pw
+                let low = min(outWidth, shift >= 0 ? 0 : (-shift + sw - 1) / sw)
+                let high = max(low, min(outWidth, width - shift <= 0 ? 0 : (width - shift - 1) / sw + 1))
                 for y in 0..<outHeight {
                     let iy = y * sh - ph + ki * dh
                     let line = target + y * outWidth
                     if iy < 0 || iy >= height { line.update(repeating: 0, count: outWidth); continue }
-                    let source = plane + iy * width
-                    if sw == 1 && dw == 1 {
-                        // A contiguous run, zero at the padded ends.
-                        let start = kj - pw
-                        for x in 0..<outWidth {
-                            let ix = x + start
-                            line[x] = ix >= 0 && ix < width ? source[ix] : 0
-                        }
+                    let source = plane + iy * width + shift
+                    if low > 0 { line.update(repeating: 0, count: low) }
+                    if sw == 1 {
+                        (line + low).update(from: source + low, count: high - low)
                     } else {
-                        for x in 0..<outWidth {
-                            let ix = x * sw - pw + kj * dw
-                            line[x] = ix >= 0 && ix < width ? source[ix] : 0
-                        }
+                        for x in low..<high { line[x] = source[x * sw] }
                     }
+                    if high < outWidth { (line + high).update(repeating: 0, count: outWidth - high) }
                 }
             }
         }
