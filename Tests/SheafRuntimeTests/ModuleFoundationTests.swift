@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 import Sheaf
 @testable import SheafRuntime
@@ -124,5 +125,55 @@ struct ModuleFoundationTests {
         #expect(throws: RuntimeError.self) { try NDArray.attention(query: .rand([1, 3, 2, 4]), key: .rand([1, 2, 2, 4]), value: .rand([1, 2, 2, 4])) }
         #expect(throws: RuntimeError.self) { try x.layerNorm(weight: .rand([4]), bias: nil) }
         #expect(throws: RuntimeError.self) { try NDArray(Tensor(zeros: [2], dtype: .float16)).softmax() }
+    }
+}
+
+@Suite("Fused and layered operations agree")
+struct FusedOperationTests {
+    static func maxDifference(_ a: NDArray, _ b: NDArray) throws -> Float {
+        let x = try a.scalars(as: Float.self), y = try b.scalars(as: Float.self)
+        #expect(x.count == y.count)
+        return zip(x, y).map { abs($0 - $1) }.max() ?? 0
+    }
+
+    @Test("conv + batch norm + residual + ReLU in one pass equals the separate layers, and follows reloaded weights")
+    func fusedConvolution() throws {
+        RandomSource.manualSeed(7)
+        for (stride, batch) in [(1, 1), (2, 3)] {
+            let conv = Conv2d(4, 6, kernel: (3, 3), stride: (stride, stride), padding: (1, 1))
+            let bn = BatchNorm2d(6)
+            bn.runningMean.value = NDArray.randn([6])
+            bn.runningVariance.value = try NDArray.rand([6]) + 0.5
+            bn.weight.value = NDArray.randn([6])
+            bn.bias.value = NDArray.randn([6])
+            let x = NDArray.randn([batch, 4, 9, 9])
+            let layered = try bn(conv(x))
+            let residual = NDArray.randn(layered.shape)
+            let expected = try (layered + residual).relu()
+            #expect(try Self.maxDifference(conv(x, batchNorm: bn, residual: residual, relu: true), expected) <= 1e-5)
+            #expect(try Self.maxDifference(conv(x, batchNorm: bn), layered) <= 1e-5)
+            // New statistics: the folded weights are recomputed.
+            bn.runningMean.value = NDArray.randn([6])
+            #expect(try Self.maxDifference(conv(x, batchNorm: bn), bn(conv(x))) <= 1e-5)
+        }
+    }
+
+    @Test("softmax with a causal offset, layer norm and GELU against direct formulas")
+    func formulas() throws {
+        let x = try NDArray(shape: [2, 3], scalars: [1, 2, 3, 0, 0, 0])
+        let causal = try x.softmax(causalOffset: 0).scalars(as: Float.self)
+        #expect(abs(causal[0] - 1) < 1e-6 && causal[1] == 0 && causal[2] == 0)
+        #expect(abs(causal[3] - 0.5) < 1e-6 && abs(causal[4] - 0.5) < 1e-6 && causal[5] == 0)
+        let full = try x.softmax().scalars(as: Float.self)
+        let e = [Float(1), 2, 3].map { expf($0 - 3) }
+        for i in 0..<3 { #expect(abs(full[i] - e[i] / e.reduce(0, +)) < 1e-6) }
+        let normed = try x.layerNorm(weight: nil, bias: nil).scalars(as: Float.self)
+        #expect(abs(normed[0] + 1.2247356) < 1e-5 && abs(normed[2] - 1.2247356) < 1e-5 && normed[3] == 0)
+        let g = try NDArray(shape: [2], scalars: [1, -2])
+        let exact = try g.gelu().scalars(as: Float.self), tanh = try g.gelu(approximate: true).scalars(as: Float.self)
+        #expect(abs(exact[0] - 0.8413447) < 1e-6 && abs(exact[1] + 0.04550026) < 1e-6)
+        #expect(abs(tanh[0] - 0.8411920) < 1e-6 && abs(tanh[1] + 0.04540231) < 1e-6)
+        let batched = try NDArray.randn([3, 2, 4]).matmul(NDArray.randn([4, 5]))
+        #expect(batched.shape == [3, 2, 5])
     }
 }

@@ -281,6 +281,40 @@ if options.workloads.contains("models") {
     }
 }
 
+// Where a ResNet-18 forward at batch 1 spends its time: each convolution shape
+// timed whole, and its GEMM alone (the unfolded matrix already made).
+if options.workloads.contains("profile-resnet") {
+    let shapes: [(c: Int, o: Int, k: Int, s: Int, side: Int, count: Int)] = [
+        (3, 64, 7, 2, 224, 1), (64, 64, 3, 1, 56, 4), (64, 128, 3, 2, 56, 1), (128, 128, 3, 1, 28, 3), (64, 128, 1, 2, 56, 1),
+        (128, 256, 3, 2, 28, 1), (256, 256, 3, 1, 14, 3), (128, 256, 1, 2, 28, 1),
+        (256, 512, 3, 2, 14, 1), (512, 512, 3, 1, 7, 3), (256, 512, 1, 2, 14, 1)]
+    var totalConv = 0.0, totalGemm = 0.0
+    for shape in shapes {
+        let x = NDArray.randn([1, shape.c, shape.side, shape.side])
+        let weight = NDArray.randn([shape.o, shape.c, shape.k, shape.k])
+        let pad = shape.k / 2
+        let conv = try time(options.runs * 4) { _ = try x.conv2d(weight: weight, bias: nil, stride: (shape.s, shape.s), padding: (pad, pad)) }
+        let out = (shape.side + 2 * pad - shape.k) / shape.s + 1
+        let a = NDArray.randn([shape.o, shape.c * shape.k * shape.k]), b = NDArray.randn([shape.c * shape.k * shape.k, out * out])
+        let gemm = try time(options.runs * 4) { _ = try a.matmul(b) }
+        totalConv += conv * Double(shape.count)
+        totalGemm += gemm * Double(shape.count)
+        print(String(format: "conv %d->%d k%d s%d %dx%d: %.2f ms (GEMM alone %.2f ms) x%d", shape.c, shape.o, shape.k, shape.s, shape.side, shape.side, conv, gemm, shape.count))
+    }
+    print(String(format: "all convolutions: %.1f ms, their GEMMs alone: %.1f ms", totalConv, totalGemm))
+    let stem = NDArray.randn([1, 64, 112, 112])
+    print(String(format: "max pool 64x112x112: %.2f ms", try time(options.runs * 4) { _ = try stem.maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1)) }))
+    let resnet = ResNet(.resnet18)
+    let image = NDArray.randn([1, 3, 224, 224])
+    print(String(format: "resnet18 forward (zero weights): %.2f ms", try time(options.runs * 2) { _ = try resnet(image) }))
+    let block = NDArray.randn([1, 64, 56, 56])
+    let w = NDArray.randn([64, 64, 3, 3])
+    let bn = BatchNorm2d(64)
+    let conv = Conv2d(64, 64, kernel: (3, 3), padding: (1, 1), bias: false)
+    print(String(format: "fused conv+bn+residual+relu 64x56x56: %.2f ms; plain conv %.2f ms", try time(options.runs * 4) { _ = try conv(block, batchNorm: bn, residual: block, relu: true) },
+                 try time(options.runs * 4) { _ = try block.conv2d(weight: w, bias: nil, padding: (1, 1)) }))
+}
+
 // Peers, through the Python of the benchmark's virtual environment. When they
 // were asked for and fail, the run fails (after printing what it measured).
 var peersFailed = false

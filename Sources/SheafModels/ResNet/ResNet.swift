@@ -1,6 +1,15 @@
 import Sheaf
 import SheafRuntime
 
+/// The identity, or torchvision's downsample (a 1×1 convolution and batch norm, fused).
+func shortcut(_ downsample: Sequential?, _ x: NDArray) throws -> NDArray {
+    guard let downsample else { return x }
+    guard downsample.layers.count == 2, let conv = downsample.layers[0] as? Conv2d, let bn = downsample.layers[1] as? BatchNorm2d else {
+        return try downsample(x)
+    }
+    return try conv(x, batchNorm: bn)
+}
+
 /// torchvision's residual block of ResNet-18/34: two 3×3 convolutions.
 final class BasicBlock: Module {
     static let expansion = 1
@@ -17,8 +26,8 @@ final class BasicBlock: Module {
     }
 
     override func forward(_ x: NDArray) throws -> NDArray {
-        let out = try bn2(conv2(bn1(conv1(x)).relu()))
-        return try (out + (downsample?(x) ?? x)).relu()
+        let out = try conv1(x, batchNorm: bn1, relu: true)
+        return try conv2(out, batchNorm: bn2, residual: shortcut(downsample, x), relu: true)
     }
 }
 
@@ -40,10 +49,9 @@ final class Bottleneck: Module {
     }
 
     override func forward(_ x: NDArray) throws -> NDArray {
-        var out = try bn1(conv1(x)).relu()
-        out = try bn2(conv2(out)).relu()
-        out = try bn3(conv3(out))
-        return try (out + (downsample?(x) ?? x)).relu()
+        var out = try conv1(x, batchNorm: bn1, relu: true)
+        out = try conv2(out, batchNorm: bn2, relu: true)
+        return try conv3(out, batchNorm: bn3, residual: shortcut(downsample, x), relu: true)
     }
 }
 
@@ -104,7 +112,7 @@ public final class ResNet: Module {
         guard x.rank == 4, x.shape[1] == 3 else {
             throw RuntimeError(.shapeMismatch, "a ResNet takes images [n, 3, h, w], found shape \(x.shape)")
         }
-        var y = try bn1(conv1(x)).relu().maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1))
+        var y = try conv1(x, batchNorm: bn1, relu: true).maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1))
         for stage in [layer1, layer2, layer3, layer4] { for block in stage { y = try block(y) } }
         y = try y.adaptiveAveragePool2d((1, 1))
         return try fc(y.reshaped([y.shape[0], -1]))

@@ -56,6 +56,15 @@ struct Window2D: Sendable, Equatable {
     }
 }
 
+/// What a convolution applies to its output in the same pass: a folded batch
+/// norm (per-channel scale of the weights and shift), a residual, ReLU.
+struct ConvolutionEpilogue {
+    var scale: [Float]? = nil
+    var shift: [Float]? = nil
+    var residual: NDArray? = nil
+    var relu = false
+}
+
 /// One device's implementation of the runtime's operations.
 ///
 /// The public operations on ``NDArray`` check devices, dtypes and shapes, then
@@ -101,7 +110,8 @@ protocol Backend {
     func rope(_ x: NDArray, offset: Int, inverseFrequencies: [Float]) throws -> NDArray
     /// softmax(q·kᵀ·scale + causal mask)·v for q `[b, h, t, d]`, k/v `[b, hkv, s, d]` (`h` a multiple of `hkv`).
     func attention(_ q: NDArray, _ k: NDArray, _ v: NDArray, scale: Float, causalOffset: Int?) throws -> NDArray
-    func conv2d(_ x: NDArray, weight: NDArray, bias: NDArray?, window: Window2D, groups: Int, outShape: [Int]) throws -> NDArray
+    func conv2d(_ x: NDArray, weight: NDArray, bias: NDArray?, window: Window2D, groups: Int, outShape: [Int],
+                epilogue: ConvolutionEpilogue) throws -> NDArray
     func batchNorm(_ x: NDArray, mean: NDArray, variance: NDArray, weight: NDArray?, bias: NDArray?, epsilon: Float) throws -> NDArray
     func maxPool2d(_ x: NDArray, window: Window2D, outShape: [Int]) throws -> NDArray
     func adaptiveAveragePool2d(_ x: NDArray, outShape: [Int]) throws -> NDArray
@@ -125,7 +135,8 @@ extension Backend {
     func embedding(_ weight: NDArray, ids: [Int], outShape: [Int]) throws -> NDArray { throw unsupported("embedding") }
     func rope(_ x: NDArray, offset: Int, inverseFrequencies: [Float]) throws -> NDArray { throw unsupported("rotary embedding") }
     func attention(_ q: NDArray, _ k: NDArray, _ v: NDArray, scale: Float, causalOffset: Int?) throws -> NDArray { throw unsupported("attention") }
-    func conv2d(_ x: NDArray, weight: NDArray, bias: NDArray?, window: Window2D, groups: Int, outShape: [Int]) throws -> NDArray { throw unsupported("conv2d") }
+    func conv2d(_ x: NDArray, weight: NDArray, bias: NDArray?, window: Window2D, groups: Int, outShape: [Int],
+                epilogue: ConvolutionEpilogue) throws -> NDArray { throw unsupported("conv2d") }
     func batchNorm(_ x: NDArray, mean: NDArray, variance: NDArray, weight: NDArray?, bias: NDArray?, epsilon: Float) throws -> NDArray { throw unsupported("batch norm") }
     func maxPool2d(_ x: NDArray, window: Window2D, outShape: [Int]) throws -> NDArray { throw unsupported("max pooling") }
     func adaptiveAveragePool2d(_ x: NDArray, outShape: [Int]) throws -> NDArray { throw unsupported("adaptive average pooling") }

@@ -502,7 +502,8 @@ struct CPUBackend: Backend {
         }
     }
 
-    func conv2d(_ x: NDArray, weight: NDArray, bias: NDArray?, window: Window2D, groups: Int, outShape: [Int]) throws -> NDArray {
+    func conv2d(_ x: NDArray, weight: NDArray, bias: NDArray?, window: Window2D, groups: Int, outShape: [Int],
+                epilogue: ConvolutionEpilogue) throws -> NDArray {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, oh, ow) = (outShape[1], outShape[2], outShape[3])
         let (kh, kw) = window.kernel
@@ -516,8 +517,28 @@ struct CPUBackend: Backend {
         let columns = direct && perGroup == 1 ? nil : UnsafeMutablePointer<Float>.allocate(capacity: max(patch * pixels * perGroup, 1))
         let staging = perGroup > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: max(og * pixels * perGroup, 1)) : nil
         defer { columns?.deallocate(); staging?.deallocate() }
+        // A folded batch norm scales each output channel's weights and becomes its bias.
+        var scaledWeights: [Float]? = nil
+        if let scale = epilogue.scale {
+            scaledWeights = weight.withHost { pw in
+                [Float](unsafeUninitializedCapacity: o * patch) { buffer, initialized in
+                    for channel in 0..<o {
+                        let factor = scale[channel], base = channel * patch
+                        for k in 0..<patch { buffer[base + k] = pw[base + k] * factor }
+                    }
+                    initialized = o * patch
+                }
+            }
+        }
+        var offsets: [Float]? = nil
+        if bias != nil || epilogue.shift != nil {
+            let b = bias?.withHost { Array($0) }
+            offsets = (0..<o).map { (b?[$0] ?? 0) * (epilogue.scale?[$0] ?? 1) + (epilogue.shift?[$0] ?? 0) }
+        }
+        let residual = epilogue.residual, relu = epilogue.relu
         return NDArray.host(outShape) { out in
-            x.withHost { px in weight.withHost { pw in
+            x.withHost { px in weight.withHost { original in
+                let pw = scaledWeights?.withUnsafeBufferPointer { $0.baseAddress! } ?? original.baseAddress!
                 for first in stride(from: 0, to: n, by: perGroup) {
                     let count = min(perGroup, n - first), width = count * pixels
                     for g in 0..<groups {
@@ -540,25 +561,37 @@ struct CPUBackend: Backend {
                         }
                         // The product lands in the output directly for one image, else in staging, then per image.
                         let target = staging ?? out.baseAddress! + (first * o + g * og) * pixels
-                        if let bias {
-                            bias.withHost { pb in
-                                for channel in 0..<og { (target + channel * width).update(repeating: pb[g * og + channel], count: width) }
-                            }
+                        if let offsets {
+                            for channel in 0..<og { (target + channel * width).update(repeating: offsets[g * og + channel], count: width) }
                         }
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(og), Int32(width), Int32(patch), 1,
-                                    pw.baseAddress! + g * og * patch, Int32(patch), matrix, Int32(width),
-                                    bias == nil ? 0 : 1, target, Int32(width))
-                        if let staging {
-                            for image in 0..<count {
-                                for channel in 0..<og {
-                                    (out.baseAddress! + ((first + image) * o + g * og + channel) * pixels)
-                                        .update(from: staging + channel * width + image * pixels, count: pixels)
-                                }
+                                    pw + g * og * patch, Int32(patch), matrix, Int32(width),
+                                    offsets == nil ? 0 : 1, target, Int32(width))
+                        for image in 0..<count {
+                            for channel in 0..<og {
+                                let index = ((first + image) * o + g * og + channel) * pixels
+                                let row = out.baseAddress! + index
+                                if let staging { row.update(from: staging + channel * width + image * pixels, count: pixels) }
+                                if residual != nil || relu { Self.finish(row, pixels, residual, index, relu) }
                             }
                         }
                     }
                 }
             } }
+        }
+    }
+
+    /// Adds the residual's elements at `offset` and applies ReLU, in place.
+    @inline(__always)
+    static func finish(_ row: UnsafeMutablePointer<Float>, _ count: Int, _ residual: NDArray?, _ offset: Int, _ relu: Bool) {
+        if let residual {
+            residual.withHost { r in
+                let source = r.baseAddress! + offset
+                if relu { for i in 0..<count { let v = row[i] + source[i]; row[i] = v < 0 ? 0 : v } }
+                else { for i in 0..<count { row[i] += source[i] } }
+            }
+        } else if relu {
+            for i in 0..<count where row[i] < 0 { row[i] = 0 }
         }
     }
 

@@ -33,6 +33,43 @@ public final class Conv2d: Module {
         try x.conv2d(weight: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
+    /// `relu(batchNorm(conv(x)) + residual)` in one pass (inference), with the
+    /// batch norm folded into the weights and bias. The folded weights are kept
+    /// until any of the arrays they came from is replaced (a new load, `.to(_:)`).
+    public func callAsFunction(_ x: NDArray, batchNorm: BatchNorm2d?, residual: NDArray? = nil, relu: Bool = false) throws -> NDArray {
+        guard let batchNorm else {
+            return try x.conv2d(weight: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation,
+                                groups: groups, batchNorm: nil, residual: residual, relu: relu)
+        }
+        let sources = [weight.value, bias?.value, batchNorm.weight.value, batchNorm.bias.value,
+                       batchNorm.runningMean.value, batchNorm.runningVariance.value].compactMap { $0 }
+        let key = sources.map(ObjectIdentifier.init) + [ObjectIdentifier(batchNorm)]
+        if folded.key != key {
+            let channels = weight.shape[0]
+            let (scale, shift) = try batchNorm.inferenceParameters.scaleAndShift()
+            let scaleArray = try NDArray(shape: [channels, 1, 1, 1], scalars: scale)
+            let folding = try (weight.value.to(.cpu) * scaleArray).to(weight.device)
+            let offset = try bias.map { try $0.value.to(.cpu).scalars(as: Float.self) } ?? [Float](repeating: 0, count: channels)
+            let combined = (0..<channels).map { offset[$0] * scale[$0] + shift[$0] }
+            folded.weight = folding
+            folded.bias = try NDArray(shape: [channels], scalars: combined, on: weight.device)
+            // The sources stay referenced, so their identities cannot be reused while cached.
+            folded.sources = sources
+            folded.key = key
+        }
+        return try x.conv2d(weight: folded.weight ?? weight.value, bias: folded.bias, stride: stride, padding: padding,
+                            dilation: dilation, groups: groups, batchNorm: nil, residual: residual, relu: relu)
+    }
+
+    /// Weights with a batch norm folded in, and what they were computed from.
+    private final class FoldedWeights {
+        var key: [ObjectIdentifier] = []
+        var sources: [NDArray] = []
+        var weight: NDArray?
+        var bias: NDArray?
+    }
+    private let folded = FoldedWeights()
+
     override public var extraDescription: String {
         let s = weight.shape
         return "\(s[1] * groups), \(s[0]), kernel_size=(\(s[2]), \(s[3])), stride=\(stride)" + (padding != (0, 0) ? ", padding=\(padding)" : "")

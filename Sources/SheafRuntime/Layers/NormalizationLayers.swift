@@ -61,4 +61,9 @@ public final class BatchNorm2d: Module {
     }
 
     override public var extraDescription: String { "\(weight.shape[0]), eps=\(epsilon)" }
+
+    /// The running statistics and affine parameters, for a fused convolution.
+    public var inferenceParameters: NDArray.BatchNormParameters {
+        .init(mean: runningMean.value, variance: runningVariance.value, weight: weight.value, bias: bias.value, epsilon: epsilon)
+    }
 }

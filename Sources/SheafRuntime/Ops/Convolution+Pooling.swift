@@ -6,6 +6,17 @@ extension NDArray {
     /// - Complexity: O(n·o·c/groups·kh·kw·oh·ow).
     public func conv2d(weight: NDArray, bias: NDArray?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                        dilation: (Int, Int) = (1, 1), groups: Int = 1) throws -> NDArray {
+        try conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups,
+                   batchNorm: nil, residual: nil, relu: false)
+    }
+
+    /// A convolution, then (inference) batch norm, a residual and ReLU, in one
+    /// pass over the output: `relu(bn(conv(x)) + residual)`. The batch norm is
+    /// folded into the weights (per output channel) and bias for this call;
+    /// the result equals the separate operations up to float rounding.
+    public func conv2d(weight: NDArray, bias: NDArray?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+                       dilation: (Int, Int) = (1, 1), groups: Int = 1, batchNorm: BatchNormParameters?,
+                       residual: NDArray? = nil, relu: Bool = false) throws -> NDArray {
         try requireFloat32("conv2d")
         try sameDevice(weight, "conv2d")
         try requireRank(4, "conv2d", "[n, c, h, w]")
@@ -16,7 +27,45 @@ extension NDArray {
         try checkVector(bias, weight.shape[0], "bias", "conv2d")
         let window = Window2D(kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, dilation: dilation)
         let outShape = try outputShape(window, channels: weight.shape[0], "conv2d")
-        return try backend.conv2d(self, weight: weight, bias: bias, window: window, groups: groups, outShape: outShape)
+        var epilogue = ConvolutionEpilogue(residual: residual, relu: relu)
+        if let residual {
+            try sameDevice(residual, "conv2d")
+            guard residual.shape == outShape, residual.dtype == dtype else {
+                throw RuntimeError(.shapeMismatch, "conv2d: residual \(residual.shape) does not match the output \(outShape)")
+            }
+        }
+        if let bn = batchNorm {
+            let channels = weight.shape[0]
+            try checkVector(bn.mean, channels, "running mean", "batch norm")
+            try checkVector(bn.variance, channels, "running variance", "batch norm")
+            try checkVector(bn.weight, channels, "weight", "batch norm")
+            try checkVector(bn.bias, channels, "bias", "batch norm")
+            let (scale, shift) = try bn.scaleAndShift()
+            epilogue.scale = scale
+            epilogue.shift = shift
+        }
+        return try backend.conv2d(self, weight: weight, bias: bias, window: window, groups: groups, outShape: outShape, epilogue: epilogue)
+    }
+
+    /// Inference batch-norm statistics and affine parameters, for a fused convolution.
+    public struct BatchNormParameters {
+        public var mean: NDArray, variance: NDArray, weight: NDArray?, bias: NDArray?, epsilon: Float
+        public init(mean: NDArray, variance: NDArray, weight: NDArray?, bias: NDArray?, epsilon: Float) {
+            (self.mean, self.variance, self.weight, self.bias, self.epsilon) = (mean, variance, weight, bias, epsilon)
+        }
+
+        /// Per channel: y = x·scale + shift, as PyTorch's inference kernel computes it.
+        func scaleAndShift() throws -> ([Float], [Float]) {
+            let m = try mean.scalars(as: Float.self), v = try variance.scalars(as: Float.self)
+            let w = try weight?.scalars(as: Float.self), b = try bias?.scalars(as: Float.self)
+            var scale = [Float](repeating: 1, count: m.count), shift = [Float](repeating: 0, count: m.count)
+            for i in m.indices {
+                let inverse = 1 / (v[i] + epsilon).squareRoot()
+                scale[i] = (w?[i] ?? 1) * inverse
+                shift[i] = (b?[i] ?? 0) - m[i] * scale[i]
+            }
+            return (scale, shift)
+        }
     }
 
     /// Max pooling of `[n, c, h, w]`, like `F.max_pool2d` (padding counts as −∞).
