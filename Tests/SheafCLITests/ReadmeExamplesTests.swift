@@ -16,8 +16,8 @@ struct ReadmeExamplesTests {
         return blocks
     }()
 
-    @Test("the README has its three Swift examples")
-    func found() { #expect(Self.blocks.count == 3) }
+    @Test("the README has its four Swift examples")
+    func found() { #expect(Self.blocks.count == 4) }
 
     @Test("each Swift example compiles as written in Swift 6 mode with no warnings", arguments: Self.blocks.indices)
     func compiles(_ index: Int) throws {
