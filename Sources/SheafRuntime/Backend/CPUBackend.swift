@@ -655,25 +655,36 @@ struct CPUBackend: Backend {
         let (h, w) = (x.shape[2], x.shape[3]), (oh, ow) = (outShape[2], outShape[3])
         let (kh, kw) = window.kernel, (sh, sw) = window.stride, (ph, pw) = window.padding, (dh, dw) = window.dilation
         let planes = x.shape[0] * x.shape[1]
+        // Separable: the maximum along each row's windows, then down the columns
+        // (kh + kw comparisons per output instead of kh·kw). NaN wins, as in PyTorch.
+        @inline(__always) func better(_ value: Float, _ best: Float) -> Bool { value > best || value.isNaN }
         return NDArray.host(outShape) { out in
             x.withHost { p in
-                parallelFor(planes, minimumChunk: 1) { range in
+                parallelFor(planes, minimumChunk: max(1, 65536 / max(h * w, 1))) { range in
+                    let rows = UnsafeMutablePointer<Float>.allocate(capacity: max(h * ow, 1))
+                    defer { rows.deallocate() }
                     for plane in range {
                         let input = p.baseAddress! + plane * h * w, output = out.baseAddress! + plane * oh * ow
-                        for y in 0..<oh {
+                        for iy in 0..<h {
+                            let line = input + iy * w, target = rows + iy * ow
                             for xo in 0..<ow {
                                 var best = -Float.infinity
-                                for ki in 0..<kh {
-                                    let iy = y * sh - ph + ki * dh
-                                    guard iy >= 0 && iy < h else { continue }
-                                    for kj in 0..<kw {
-                                        let ix = xo * sw - pw + kj * dw
-                                        guard ix >= 0 && ix < w else { continue }
-                                        let value = input[iy * w + ix]
-                                        if value > best || value.isNaN { best = value }
-                                    }
+                                let start = xo * sw - pw
+                                for kj in 0..<kw {
+                                    let ix = start + kj * dw
+                                    if ix >= 0 && ix < w && better(line[ix], best) { best = line[ix] }
                                 }
-                                output[y * ow + xo] = best
+                                target[xo] = best
+                            }
+                        }
+                        for y in 0..<oh {
+                            let target = output + y * ow
+                            target.update(repeating: -Float.infinity, count: ow)
+                            for ki in 0..<kh {
+                                let iy = y * sh - ph + ki * dh
+                                guard iy >= 0 && iy < h else { continue }
+                                let source = rows + iy * ow
+                                for xo in 0..<ow where better(source[xo], target[xo]) { target[xo] = source[xo] }
                             }
                         }
                     }
