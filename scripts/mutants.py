@@ -101,6 +101,23 @@ MUTANTS = [
      "shardMetadata[\"format\"] = .string(\"pt\")", "shardMetadata[\"format\"] = .string(\"np\")", "modelFolders"),
     ("shards exceed the size limit", "Sources/SheafInterchange/ModelFolder/ModelFolderSink.swift",
      "if index > start, size + entry.byteCount > maxShardBytes {", "if index > start, size > 4 * maxShardBytes {", "modelFolders"),
+    # The runtime and its architectures (#12): each against the reference libraries' outputs.
+    ("rotary embedding rotates the wrong way", "Sources/SheafRuntime/Backend/CPUBackend.swift",
+     "out[base + j + half] = b * c + a * s", "out[base + j + half] = b * c - a * s", "ModelParityTests"),
+    ("GPT-2 uses erf GELU instead of the tanh form", "Sources/SheafModels/Configuration/Activation.swift",
+     'case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": return .geluTanh', 'case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": return .gelu', "ModelParityTests"),
+    ("attention ignores the causal mask", "Sources/SheafRuntime/Backend/CPUBackend.swift",
+     "let visible = causalOffset.map { min(s, row + $0 + 1) } ?? s", "let visible = s", "ModelParityTests"),
+    ("grouped-query heads map to the wrong key/value head", "Sources/SheafRuntime/Backend/CPUBackend.swift",
+     "let kv = b * kvHeads + h / group", "let kv = b * kvHeads + h % kvHeads", "ModelParityTests"),
+    ("a reshaped array keeps its old shape in its tensor", "Sources/SheafRuntime/Array/NDArray.swift",
+     "do { return NDArray(try tensor.reshaped(resolved)) }", "do { _ = try tensor.reshaped(resolved); return NDArray(tensor) }", "ModuleFoundationTests"),
+    ("a tied parameter given through one key counts as missing", "Sources/SheafRuntime/Module/Module.swift",
+     "stateDict[$0.0] == nil && !present.contains($0.1.identity)", "stateDict[$0.0] == nil", "ModuleFoundationTests|ModelParityTests"),
+    ("a plain NDArray property is skipped silently", "Sources/SheafRuntime/Module/Discovery.swift",
+     'throw unregistered(owner, name, "holds an NDArray directly")', "return", "ModuleFoundationTests"),
+    ("folded batch-norm weights ignore new running means", "Sources/SheafRuntime/Layers/Conv2d.swift",
+     "batchNorm.runningMean.value, batchNorm.runningVariance.value]", "batchNorm.runningVariance.value]", "FusedOperationTests"),
 ]
 
 
