@@ -4,7 +4,7 @@ import SheafRuntime
 /// Builds models from what a file carries.
 public enum Architectures {
     /// The `model_type` values ``causalLanguageModel(from:origin:)`` builds.
-    public static let languageModelTypes = ["gpt2", "llama", "mistral", "qwen2"]
+    public static let languageModelTypes = ["gpt2", "llama"]
 
     /// The causal language model a converted Hugging Face folder describes: its
     /// `hf_config` metadata names the architecture (`model_type`) and its sizes,
@@ -17,7 +17,7 @@ public enum Architectures {
         case "llama"?:
             return try LlamaForCausalLM.load(stateDict, configuration: try LlamaConfiguration(config), origin: origin)
         case let other?:
-            throw ModelError(.unknownArchitecture, "\(origin): model_type \(printable(other)) is not supported; Sheaf runs \(languageModelTypes.prefix(2).joined(separator: ", "))")
+            throw ModelError(.unknownArchitecture, "\(origin): model_type \(printable(other)) is not supported; Sheaf runs \(languageModelTypes.joined(separator: ", "))")
         case nil:
             throw ModelError(.invalidConfiguration, "\(origin): hf_config has no model_type")
         }
