@@ -44,6 +44,7 @@ public enum Exporter {
         case .raw: RawSink()
         case .torch: TorchSink()
         case .hdf5: nil
+        case .keras: KerasWeightsSink()
         }
     }
 

@@ -38,7 +38,8 @@ public enum Interchange {
             let archive = try ZipReader(file: file)
             if archive.members.contains(where: { $0.name.hasSuffix("/data.pkl") }) { return (.torch, nil) }
             if !archive.members.isEmpty, archive.members.allSatisfy({ $0.name.hasSuffix(".npy") }) { return (.npz, nil) }
-            throw SheafError(.unsupported, file: path, "a zip archive that is neither a PyTorch checkpoint nor an .npz file")
+            if archive.member(KerasArchiveSource.weightsMember) != nil { return (.keras, nil) }
+            throw SheafError(.unsupported, file: path, "a zip archive that is neither a PyTorch checkpoint, an .npz file nor a .keras archive")
         }
         if SafetensorsFormat.looksLikeSafetensors(prefix, size: file.size) { return (.safetensors, nil) }
         if ShardIndex.mayBeIndex(prefix) {
@@ -96,6 +97,11 @@ public enum Interchange {
             if SheafSet.isSetIndex(path: path) { return try SheafSetSource(path: path) }
             return try SheafSource(file: try SheafFile(path: path))
         case .hdf5: return try HDF5Source(path: path)
+        case .keras:
+            let file = try FileReader(path: path)
+            // A .weights.h5 is plain HDF5 in Keras' layout; a .keras is the archive.
+            if file.descriptor.hasHDF5Signature(size: file.size) { return try HDF5Source(path: path) }
+            return try KerasArchiveSource(path: path)
         case .npy: return try NpySource(path: path)
         case .npz: return try NpzSource(archive: try ZipReader(file: try FileReader(path: path)))
         case .safetensors:

@@ -12,12 +12,15 @@ public enum InterchangeFormat: String, Sendable, CaseIterable, CustomStringConve
     case torch
     /// Raw little- or big-endian bytes of one tensor; shape and dtype given by the caller.
     case raw
+    /// Keras 3: reads `.keras` archives, writes `.weights.h5` files `load_weights` reads.
+    case keras
 
     public var description: String { rawValue }
 
     /// The format an output path's extension implies, if any.
     public static func forExtension(of path: String) -> InterchangeFormat? {
         let name = path.split(separator: "/").last.map(String.init) ?? path
+        if name.lowercased().hasSuffix(".weights.h5") { return .keras }
         guard let dot = name.lastIndex(of: ".") else { return nil }
         switch name[name.index(after: dot)...].lowercased() {
         case "sheaf": return .sheaf
@@ -27,6 +30,7 @@ public enum InterchangeFormat: String, Sendable, CaseIterable, CustomStringConve
         case "safetensors": return .safetensors
         case "bin", "raw": return .raw
         case "pt", "pth", "params", "ckpt": return .torch
+        case "keras": return .keras
         default: return nil
         }
     }
