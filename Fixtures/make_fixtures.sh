@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check numpy h5py safetensors xxhash torch ml_dtypes huggingface_hub \
-    transformers torchvision
+    transformers torchvision keras
 fi
 .venv/bin/python make_format_fixtures.py
 .venv/bin/python make_interchange_fixtures.py
@@ -16,3 +16,4 @@ fi
 .venv/bin/python make_model_folder_fixtures.py
 .venv/bin/python make_security_fixtures.py
 .venv/bin/python make_model_fixtures.py
+KERAS_BACKEND=torch .venv/bin/python make_keras_fixtures.py

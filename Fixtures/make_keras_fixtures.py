@@ -60,5 +60,17 @@ def main():
         f.write("\n")
 
 
+def hostile():
+    """Archives around hostile weights files (the security fixtures): the HDF5
+    read policy must apply inside a .keras archive as it does outside."""
+    security = os.path.join(HERE, "security")
+    for name in ("h5_external_link", "h5_virtual_other_file", "h5_external_absolute"):
+        with zipfile.ZipFile(os.path.join(OUT, f"hostile_{name}.keras"), "w") as archive:
+            archive.writestr("metadata.json", json.dumps({"keras_version": keras.__version__}))
+            archive.writestr("config.json", "{}")
+            archive.write(os.path.join(security, name + ".h5"), "model.weights.h5")
+
+
 if __name__ == "__main__":
     main()
+    hostile()

@@ -105,6 +105,14 @@ public struct SheafError: Error, Sendable, CustomStringConvertible, Equatable {
         if copy.key == nil { copy.key = key }
         return copy
     }
+
+    /// This error about `file` instead of the file it names (a temporary copy
+    /// the user never saw).
+    package func replacingFile(with file: String) -> SheafError {
+        var copy = self
+        copy.file = file
+        return copy
+    }
 }
 
 /// Runs `body`, turning HDF5 errors into ``SheafError``s about `file`.

@@ -56,7 +56,8 @@ final class InputFile {
     /// `error` with `alias` (a /proc path of this file) replaced by ``path``.
     func rename(_ error: SheafError, from alias: String) -> SheafError {
         var copy = error
-        if copy.file == alias { copy.file = path }
+        // The file itself, or a member of it ("ALIAS (model.weights.h5)").
+        if let file = copy.file, file == alias || file.hasPrefix(alias + " ") { copy.file = path + file.dropFirst(alias.count) }
         copy.message = copy.message.replacingOccurrences(of: alias, with: path)
         return copy
     }

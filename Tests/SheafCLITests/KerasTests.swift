@@ -81,7 +81,17 @@ struct KerasTests {
         #expect(try sheaf("convert", folder.file("hf.sheaf"), folder.file("hf.weights.h5"), "--widen").status == 0)
     }
 
-    @Test("a zip named .keras without model.weights.h5 is refused by name")
+    @Test("hostile weights inside an archive are refused as they are outside, naming the archive; a zip without weights is named",
+          arguments: ["h5_external_link", "h5_virtual_other_file", "h5_external_absolute"])
+    func hostileWeights(_ name: String) throws {
+        let archive = Self.folder + "hostile_\(name).keras"
+        let result = try sheaf("convert", archive, try TemporaryFolder().file("out.sheaf"))
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("sheaf: error: \(archive) (model.weights.h5): key '"), "\(result.stderr)")
+        #expect(result.stderr.contains("reads only") && !result.stderr.contains("/sheaf-keras-"), "\(result.stderr)")
+    }
+
+    @Test("a zip read as .keras without model.weights.h5 is refused by name")
     func hostile() throws {
         let folder = try TemporaryFolder()
         // An .npz is a zip without the weights member: read as .keras, it is named.

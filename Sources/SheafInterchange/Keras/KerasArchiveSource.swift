@@ -73,7 +73,7 @@ final class KerasArchiveSource: TensorSource {
             }
             return try HDF5Source(path: file)
         } catch {
-            throw error.with(file: archivePath + " (" + weightsMember + ")")
+            throw error.replacingFile(with: archivePath + " (" + weightsMember + ")")
         }
     }
 
@@ -82,6 +82,6 @@ final class KerasArchiveSource: TensorSource {
     var notes: [String] { weights.notes }
 
     func tensor(at index: Int) throws(SheafError) -> Tensor {
-        do { return try weights.tensor(at: index) } catch { throw error.with(file: path) }
+        do { return try weights.tensor(at: index) } catch { throw error.replacingFile(with: path + " (" + Self.weightsMember + ")") }
     }
 }
