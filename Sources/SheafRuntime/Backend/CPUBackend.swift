@@ -518,18 +518,18 @@ struct CPUBackend: Backend {
         let staging = perGroup > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: max(og * pixels * perGroup, 1)) : nil
         defer { columns?.deallocate(); staging?.deallocate() }
         // A folded batch norm scales each output channel's weights and becomes its bias.
-        var scaledWeights: [Float]? = nil
+        var scaledWeights: UnsafeMutablePointer<Float>? = nil
         if let scale = epilogue.scale {
-            scaledWeights = weight.withHost { pw in
-                [Float](unsafeUninitializedCapacity: o * patch) { buffer, initialized in
-                    for channel in 0..<o {
-                        let factor = scale[channel], base = channel * patch
-                        for k in 0..<patch { buffer[base + k] = pw[base + k] * factor }
-                    }
-                    initialized = o * patch
+            let scaled = UnsafeMutablePointer<Float>.allocate(capacity: max(o * patch, 1))
+            weight.withHost { pw in
+                for channel in 0..<o {
+                    let factor = scale[channel], base = channel * patch
+                    for k in 0..<patch { scaled[base + k] = pw[base + k] * factor }
                 }
             }
+            scaledWeights = scaled
         }
+        defer { scaledWeights?.deallocate() }
         var offsets: [Float]? = nil
         if bias != nil || epilogue.shift != nil {
             let b = bias?.withHost { Array($0) }
@@ -538,7 +538,7 @@ struct CPUBackend: Backend {
         let residual = epilogue.residual, relu = epilogue.relu
         return NDArray.host(outShape) { out in
             x.withHost { px in weight.withHost { original in
-                let pw = scaledWeights?.withUnsafeBufferPointer { $0.baseAddress! } ?? original.baseAddress!
+                let pw = UnsafePointer(scaledWeights) ?? original.baseAddress!
                 for first in stride(from: 0, to: n, by: perGroup) {
                     let count = min(perGroup, n - first), width = count * pixels
                     for g in 0..<groups {
