@@ -21,11 +21,7 @@ extension SheafCommand {
 
         /// A value on one line: a long or multi-line string (a model's config.json)
         /// shows its start and its length.
-        static func summary(of value: MetadataValue) -> String {
-            guard case .string(let text) = value, text.count > 72 || text.contains("\n") else { return "\(value)" }
-            let flat = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
-            return "\"\(flat.prefix(60))…\" (\(text.count) characters)"
-        }
+        static func summary(of value: MetadataValue) -> String { value.abbreviated }
 
         private func inspect(_ path: String) throws {
             let source = try Interchange.open(path: path, format: from)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Sheaf
+import SheafModels
 import SheafRuntime
 
 extension SheafCommand {
@@ -94,6 +95,21 @@ extension SheafCommand {
                 let difference = try (gpuOut - cpuOut).tensor().scalars(as: Float.self).map(abs).max() ?? 0
                 show("the cloned MLP on \(device) vs on the CPU: max |difference|", difference)
             }
+            step("Beyond the chapter: a language model whose configuration travels with its weights")
+            let config = #"{"model_type": "gpt2", "vocab_size": 64, "n_positions": 32, "n_embd": 16, "n_layer": 2, "n_head": 2}"#
+            let gpt2 = GPT2LMHeadModel(try GPT2Configuration(try ModelConfiguration(json: config)))
+            var weights = try gpt2.stateDict()
+            var generator = SeededGenerator(seed: 7)
+            for (key, tensor) in weights where tensor.dtype == .float32 && !key.hasSuffix("lm_head.weight") {
+                weights[key] = try (NDArray(try Tensor(randomNormal: tensor.shape, using: &generator)) * 0.5).tensor()
+            }
+            weights["lm_head.weight"] = nil
+            weights.metadata["hf_config"] = .string(config)
+            try weights.save(to: file("tiny-gpt2.sheaf"))
+            let language = try Architectures.causalLanguageModel(from: try StateDict(contentsOf: file("tiny-gpt2.sheaf")), origin: "tiny-gpt2.sheaf")
+            show("Architectures.causalLanguageModel(from: StateDict(contentsOf: \"tiny-gpt2.sheaf\"))", "\(type(of: language)), built from its hf_config metadata")
+            show("generate(prompt: [1, 2, 3], maxNewTokens: 8)   (greedy, KV cache)", try language.generate(prompt: [1, 2, 3], maxNewTokens: 8, stopTokens: []))
+            print("(the same from the shell: sheaf run tiny-gpt2.sheaf --tokens 1,2,3 --generate 8)")
             print("\nTour complete; the temporary folder is removed.")
         }
     }

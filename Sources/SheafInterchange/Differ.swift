@@ -49,7 +49,7 @@ public enum Differ {
             report.compared.append(compare(entry.key, x, y, rtol: rtol, atol: atol))
         }
         for name in Set(a.metadata.keys).union(b.metadata.keys).sorted() where a.metadata[name] != b.metadata[name] {
-            report.metadataDifferences.append("\(name): \(a.metadata[name].map { "\($0)" } ?? "absent") vs \(b.metadata[name].map { "\($0)" } ?? "absent")")
+            report.metadataDifferences.append("\(name): \(a.metadata[name]?.abbreviated ?? "absent") vs \(b.metadata[name]?.abbreviated ?? "absent")")
         }
         return report
     }

@@ -116,7 +116,7 @@ struct RunCommandTests {
         let result = try sheaf("tour")
         #expect(result.status == 0, "\(result.stderr)")
         for expected in ["tensor([-2., -1., 0., 1., 2.])", "tensor([0, 1, 2, 3])", "Y_clone == Y", "(hidden): Linear(in_features=20, out_features=256, bias=True)",
-                         "tryGPU(), tryGPU(10), tryAllGPUs()", "Tour complete"] {
+                         "tryGPU(), tryGPU(10), tryAllGPUs()", "GPT2LMHeadModel, built from its hf_config metadata", "Tour complete"] {
             #expect(result.stdout.contains(expected), "tour output lacks \(expected)")
         }
         #expect(!result.stdout.contains("False"))

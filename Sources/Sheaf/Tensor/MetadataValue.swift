@@ -24,6 +24,16 @@ public enum MetadataValue: Sendable, Equatable, Hashable, CustomStringConvertibl
     }
 
     /// The name of the value's type as the spec and `sheaf inspect --json` write it.
+    /// The value on one line: a long or multi-line string (a model's config.json)
+    /// shows its start and its length; other values as ``description``.
+    public var abbreviated: String {
+        guard case .string(let text) = self, text.count > 72 || text.contains("\n") else { return description }
+        let flat = text.split(whereSeparator: \.isNewline).map { line in
+            String(line.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+        }.joined(separator: " ")
+        return "\"\(flat.prefix(60))…\" (\(text.count) characters)"
+    }
+
     public var typeName: String {
         switch self {
         case .string: "string"
