@@ -4,7 +4,7 @@ import Sheaf
 import SheafInterchange
 
 /// Keras 3 files that Keras itself wrote (Fixtures/make_keras_fixtures.py).
-@Suite("Keras: .keras archives in, .weights.h5 out")
+@Suite("Keras: .keras archives in, .weights.h5 out", .serialized)
 struct KerasTests {
     struct Manifest: Decodable {
         struct Entry: Decodable { let key: String; let dtype: String; let shape: [Int]; let hex: String }
@@ -41,7 +41,7 @@ struct KerasTests {
         let direct = try Interchange.loadStateDict(path: Self.folder + "mlp.weights.h5")
         #expect(Array(direct.keys) == Array(state.keys))
         for (key, tensor) in direct { #expect(tensor == state[key]!, "\(key)") }
-        // Nothing of the temporary copy is left.
+        // Nothing of the temporary copy is left (the suite runs serially, so no other read is in flight).
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("sheaf-keras-") }
         #expect(leftovers.isEmpty, "\(leftovers)")
     }
