@@ -142,7 +142,7 @@ class Writer:
         return entry
 
     def close(self, rule, valid=True, error=None, stage="open", metadata=None, index=None, raw_index=None,
-              metadata_checksum=None):
+              metadata_checksum=None, load_error=None):
         for mk, mv in sorted((metadata or {}).items()):
             write_attr(self.f, mk, mv)
         if raw_index is None:
@@ -159,6 +159,8 @@ class Writer:
                           metadata={k: meta_json(v) for k, v in (metadata or {}).items()})
         else:
             record.update(error=error, stage=stage)
+            if load_error:
+                record.update(load_error=load_error)
         MANIFEST.append(record)
 
 
@@ -277,15 +279,16 @@ def invalid_fixtures():
     w = Writer("invalid/dtype_mismatch.sheaf")
     e = w.add("x", "int32", sample("int32", (4,), 1002))
     index = [dict(e, dtype="float32")]
-    w.close("§5 the HDF5 type must hold the declared dtype", False, "dtypeMismatch", stage="load", index=index)
+    # An index that disagrees with its dataset: loads trust the index (Spec §8), verify finds it.
+    w.close("§5 the HDF5 type must hold the declared dtype", False, "dtypeMismatch", stage="verify", index=index)
 
     w = Writer("invalid/bfloat16_as_float16_type.sheaf")
     e = w.add("x", "bfloat16", sample("float16", (4,), 1003), file_dtype=np.dtype("<f2"))
-    w.close("§5 bfloat16 must be stored as uint16 bits", False, "dtypeMismatch", stage="load")
+    w.close("§5 bfloat16 must be stored as uint16 bits", False, "dtypeMismatch", stage="verify")
 
     w = Writer("invalid/shape_mismatch.sheaf")
     e = w.add("x", "float32", sample("float32", (2, 3), 1004))
-    w.close("§4 §8 index shape must equal the dataspace", False, "shapeMismatch", stage="load",
+    w.close("§4 §8 index shape must equal the dataspace", False, "shapeMismatch", stage="verify",
             index=[dict(e, shape=[3, 2])])
 
     w = Writer("invalid/nbytes_mismatch.sheaf")
@@ -323,7 +326,9 @@ def invalid_fixtures():
 
     w = Writer("invalid/wrong_offset.sheaf")
     e = w.add("x", "float32", sample("float32", (16,), 1012))
-    w.close("§8 offset must be the dataset's own", False, "invalidIndex", stage="load", index=[dict(e, offset=0)])
+    # A load reads at the index's offset and finds other bytes: their checksum does not match.
+    w.close("§8 offset must be the dataset's own", False, "invalidIndex", stage="verify", index=[dict(e, offset=0)],
+            load_error="checksumMismatch")
 
     w = Writer("invalid/tied_to_unknown.sheaf")
     e = w.add("x", "float32", sample("float32", (2,), 1013))

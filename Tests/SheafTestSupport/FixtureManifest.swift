@@ -76,6 +76,9 @@ public struct ManifestRecord: Sendable, Decodable {
     public let message_contains: String?
     /// When the error is raised: `open`, `load`, or never (only `verify` finds it).
     public let stage: String?
+    /// For a `verify`-stage file, the error a load raises instead (a load reads
+    /// at the index's offset and finds bytes that fail the checksum); nil: it loads.
+    public let load_error: String?
     /// A raw file's layout: `dtype`, `shape` (comma-separated), `byte_order`.
     public let raw: [String: String]?
 }

@@ -90,8 +90,22 @@ struct ConformanceTests {
             #expect(error?.file == path)
             #expect(error?.key != nil)
         default:
+            // Loads trust the index (Spec §8): a disagreement only verify finds either
+            // loads (the index's view, checksums verified) or fails its checksum.
             let file = try SheafFile(path: path)
-            _ = try file.stateDict()
+            if let loadError = fixture.record.load_error {
+                let loadCode = try #require(SheafError.Code(rawValue: loadError))
+                let error = expectSheafError(loadCode) { _ = try file.stateDict() }
+                #expect(error?.file == path)
+            } else {
+                _ = try file.stateDict()
+            }
+            // Index/dataset disagreements: the per-dataset cross-check, when asked for, finds them while loading.
+            if ["invalid/dtype_mismatch.sheaf", "invalid/bfloat16_as_float16_type.sheaf", "invalid/shape_mismatch.sheaf",
+                "invalid/wrong_offset.sheaf"].contains(fixture.path) {
+                let error = expectSheafError(code) { _ = try file.stateDict(trustIndex: false) }
+                #expect(error?.key != nil)
+            }
         }
         let problems = SheafFile.verify(path: path)
         #expect(problems.contains { $0.code == code }, "verify found \(problems)")

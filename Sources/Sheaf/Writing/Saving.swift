@@ -70,7 +70,7 @@ extension StateDict {
     /// Loads every tensor of a Sheaf file (a list or a tensor gets keys "0", "1", …).
     /// `trustIndex` is ``SheafFile/stateDict(verifyChecksums:trustIndex:)``'s.
     /// `path` may also be a sharded set's index (``SheafSet``): the set loads as one state dict.
-    public init(contentsOf path: String, verifyChecksums: Bool = true, trustIndex: Bool = false) throws(SheafError) {
+    public init(contentsOf path: String, verifyChecksums: Bool = true, trustIndex: Bool = true) throws(SheafError) {
         if SheafSet.isSetIndex(path: path) {
             self = try SheafSet(path: path).stateDict(verifyChecksums: verifyChecksums)
             return
