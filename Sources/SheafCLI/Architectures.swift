@@ -50,10 +50,31 @@ enum Architecture {
 
     /// The model with `state` loaded (strictly).
     func load(_ state: StateDict, origin: String) throws -> Module {
-        if case .resnet(let depth) = self { return try ResNet.load(depth, state, origin: origin) }
+        switch self {
+        case .resnet(let depth): return try ResNet.load(depth, state, origin: origin)
+        case .mlp(let sizes): try Self.checkShapes(sizes, state)
+        case .seedMLP: break
+        }
         let model = try make()
         try model.loadStateDict(state)
         return model
+    }
+
+    /// The sizes come from the command line: before a layer is made, each weight
+    /// must be in the checkpoint with the shape they imply, so no size that the
+    /// checkpoint does not back is ever allocated.
+    static func checkShapes(_ sizes: [Int], _ state: StateDict) throws {
+        var problems: [String] = []
+        for i in 0..<(sizes.count - 1) {
+            let key = "\(2 * i).weight", expected = [sizes[i + 1], sizes[i]]
+            guard let tensor = state[key] else { problems.append("Missing key(s) in state_dict: \"\(key)\"."); continue }
+            if tensor.shape != expected {
+                problems.append("size mismatch for \(key): copying a param with shape \(tensor.shape) from checkpoint, the shape in current model is \(expected).")
+            }
+        }
+        guard problems.isEmpty else {
+            throw RuntimeError(.loadStateDict, "Error(s) in loading state_dict for Sequential:\n\t" + problems.joined(separator: "\n\t"))
+        }
     }
 
     /// A fresh model of this architecture.

@@ -38,6 +38,9 @@ struct RunCommandTests {
         #expect(wrong.stderr.contains("Missing key(s) in state_dict: \"output.bias\"."))
         let arch = try sheaf("run", "resnet", "--params", torch + "seed_mlp.params", "--input", torch + "seed_mlp_input.npy")
         #expect(arch.status == 2 && arch.stderr.contains("'resnet' is neither a model file nor an architecture") && arch.stderr.contains("seed-mlp, "), "\(arch.stderr)")
+        // Sizes from the command line are checked against the checkpoint before anything is allocated.
+        let huge = try sheaf("run", "mlp:99999999999,99999999999", "--params", torch + "seed_mlp.params", "--input", torch + "seed_mlp_input.npy")
+        #expect(huge.status == 1 && huge.stderr.contains("Missing key(s) in state_dict: \"0.weight\"."), "\(huge.stderr)")
         // Without a GPU: a clear error. With one: PyTorch's output, computed on the GPU.
         let folder = try TemporaryFolder()
         let gpu = try sheaf("run", "seed-mlp", "--params", torch + "seed_mlp.params", "--input", torch + "seed_mlp_input.npy",

@@ -68,3 +68,19 @@ extension DType {
     /// Whether a dataset of HDF5 type `info` holds values of this dtype (any byte order).
     package func matches(hdf5 info: HDF5TypeInfo) -> Bool { matches(info) }
 }
+
+extension MetadataValue {
+    /// The HDF5 attribute holding this value (the Sheaf writer's and the plain-HDF5 writers').
+    package var hdf5Attribute: HDF5AttributeValue {
+        switch self {
+        case .string(let v): .string(v)
+        case .int(let v): .int(v)
+        case .float(let v): .float(v)
+        case .bool(let v): .bool(v)
+        case .strings(let v): .strings(v)
+        case .ints(let v): .ints(v)
+        case .floats(let v): .floats(v)
+        case .bools(let v): .bools(v)
+        }
+    }
+}

@@ -190,18 +190,8 @@ public enum SheafWriter {
     }
 
     static func writeMetadata(_ metadata: Metadata, on attributes: HDF5Attributes) throws(HDF5Error) {
-        for name in metadata.keys.sorted() {
-            let value: HDF5AttributeValue = switch metadata[name]! {
-            case .string(let v): .string(v)
-            case .int(let v): .int(v)
-            case .float(let v): .float(v)
-            case .bool(let v): .bool(v)
-            case .strings(let v): .strings(v)
-            case .ints(let v): .ints(v)
-            case .floats(let v): .floats(v)
-            case .bools(let v): .bools(v)
-            }
-            try attributes.write(value, name: name)
+        for (name, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            try attributes.write(value.hdf5Attribute, name: name)
         }
     }
 

@@ -44,15 +44,9 @@ final class KerasArchiveSource: TensorSource {
 
     /// Copies the weights member to a private temporary file, opens it, unlinks it.
     private static func openWeights(_ member: ZipReader.Member, of archive: ZipReader, archivePath: String) throws(SheafError) -> HDF5Source {
-        let temporary = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        var template = Array((temporary + "/sheaf-keras-XXXXXX").utf8CString)
-        let created = template.withUnsafeMutableBufferPointer { buffer in mkdtemp(buffer.baseAddress!) != nil }
-        guard created else {
-            throw FileDescriptor.Errno.current.sheafError("cannot create a temporary folder for the archive's weights in", file: temporary)
-        }
-        let folder = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        let file = folder + "/" + weightsMember
-        defer { unlink(file); rmdir(folder) }
+        let folder = try PrivateTemporaryFolder(about: archivePath)
+        defer { withExtendedLifetime(folder) {} }
+        let file = folder.file(weightsMember)
         do throws(SheafError) {
             // A stored member is as large as it says; a deflated one at most deflate's 1032:1.
             let count = member.size

@@ -80,14 +80,9 @@ struct KerasWeightsSink: TensorSink {
 
     /// The weights file built in a private temporary folder, then stored in the archive with the two JSON files.
     private func writeArchive(_ plan: ExportPlan, to path: String) throws(SheafError) -> [String] {
-        let temporary = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        var template = Array((temporary + "/sheaf-keras-XXXXXX").utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) != nil }) else {
-            throw FileDescriptor.Errno.current.sheafError("cannot create a temporary folder for the archive's weights in", file: temporary)
-        }
-        let folder = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        let weightsPath = folder + "/" + KerasArchiveSource.weightsMember
-        defer { unlink(weightsPath); rmdir(folder) }
+        let folder = try PrivateTemporaryFolder(about: path)
+        defer { withExtendedLifetime(folder) {} }
+        let weightsPath = folder.file(KerasArchiveSource.weightsMember)
         do {
             let file = try hdf5(path) { () throws(HDF5Error) in try HDF5File.create(path: weightsPath, alignment: 1) }
             try Self.fill(file, plan, path: path)
@@ -152,22 +147,6 @@ struct KerasWeightsSink: TensorSink {
                 (owner, name) = (root, key)
             }
             try hdf5(path, key: key) { () throws(HDF5Error) in try owner.group.attributes.write(value.hdf5Attribute, name: name) }
-        }
-    }
-}
-
-extension MetadataValue {
-    /// The HDF5 attribute holding this value.
-    var hdf5Attribute: HDF5AttributeValue {
-        switch self {
-        case .string(let v): .string(v)
-        case .int(let v): .int(v)
-        case .float(let v): .float(v)
-        case .bool(let v): .bool(v)
-        case .strings(let v): .strings(v)
-        case .ints(let v): .ints(v)
-        case .floats(let v): .floats(v)
-        case .bools(let v): .bools(v)
         }
     }
 }

@@ -155,15 +155,11 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel {
     public var endOfText: [Int] { configuration.endOfText }
 
     public func logits(ids: [Int], shape: [Int], cache: KVCache?, lastOnly: Bool) throws -> NDArray {
-        let (b, t) = try checkedTokens(ids, shape: shape, cache: cache)
-        let past = cache?.length ?? 0
-        let positions = (0..<b).flatMap { _ in (past..<(past + t)).map { $0 } }
-        var x = try transformer.wte(ids: ids, shape: [b, t]) + transformer.wpe(ids: positions, shape: [b, t])
-        for (index, block) in transformer.h.enumerated() { x = try block(x, cache: cache, layer: index) }
-        cache?.advance(by: t)
-        x = try transformer.finalNorm(x)
-        if lastOnly { x = try x.slice(axis: 1, (t - 1)..<t) }
-        return try head(x)
+        try decoderLogits(ids: ids, shape: shape, cache: cache, lastOnly: lastOnly, embed: { b, t, past in
+            let positions = (0..<b).flatMap { _ in past..<(past + t) }
+            return try transformer.wte(ids: ids, shape: [b, t]) + transformer.wpe(ids: positions, shape: [b, t])
+        }, layer: { index, x in try transformer.h[index](x, cache: cache, layer: index) },
+           norm: transformer.finalNorm.callAsFunction, head: head.callAsFunction)
     }
 
     /// Checks the checkpoint's shapes against the configuration, then builds

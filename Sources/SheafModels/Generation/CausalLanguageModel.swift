@@ -62,6 +62,23 @@ extension CausalLanguageModel {
         return (shape[0], shape[1])
     }
 
+    /// The pass every decoder here makes: checks the tokens, embeds them at
+    /// their positions (after the cached ones), runs each layer (which extends
+    /// the cache), normalizes, and projects every position — or only the last
+    /// one — to the vocabulary.
+    func decoderLogits(ids: [Int], shape: [Int], cache: KVCache?, lastOnly: Bool,
+                       embed: (_ batch: Int, _ length: Int, _ past: Int) throws -> NDArray,
+                       layer: (_ index: Int, _ x: NDArray) throws -> NDArray,
+                       norm: (NDArray) throws -> NDArray, head: (NDArray) throws -> NDArray) throws -> NDArray {
+        let (b, t) = try checkedTokens(ids, shape: shape, cache: cache)
+        var x = try embed(b, t, cache?.length ?? 0)
+        for index in 0..<layerCount { x = try layer(index, x) }
+        cache?.advance(by: t)
+        x = try norm(x)
+        if lastOnly { x = try x.slice(axis: 1, (t - 1)..<t) }
+        return try head(x)
+    }
+
     /// Greedy decoding with a KV cache, like transformers' `generate(do_sample=False)`:
     /// the prompt in one pass, then one token per step, each the argmax of the
     /// last position's logits (the first on ties). Stops after `maxNewTokens`,

@@ -167,13 +167,10 @@ public final class LlamaForCausalLM: Module, CausalLanguageModel {
     public var endOfText: [Int] { configuration.endOfText }
 
     public func logits(ids: [Int], shape: [Int], cache: KVCache?, lastOnly: Bool) throws -> NDArray {
-        let (b, t) = try checkedTokens(ids, shape: shape, cache: cache)
-        var x = try model.embedTokens(ids: ids, shape: [b, t])
-        for (index, layer) in model.layers.enumerated() { x = try layer(x, cache: cache, layer: index) }
-        cache?.advance(by: t)
-        x = try model.norm(x)
-        if lastOnly { x = try x.slice(axis: 1, (t - 1)..<t) }
-        return try head(x)
+        try decoderLogits(ids: ids, shape: shape, cache: cache, lastOnly: lastOnly,
+                          embed: { b, t, _ in try model.embedTokens(ids: ids, shape: [b, t]) },
+                          layer: { index, x in try model.layers[index](x, cache: cache, layer: index) },
+                          norm: model.norm.callAsFunction, head: head.callAsFunction)
     }
 
     /// Checks the checkpoint's shapes against the configuration, then builds

@@ -199,69 +199,48 @@ struct CPUBackend: Backend {
 
     func gemm(_ a: NDArray, _ b: NDArray, batch: Int, m: Int, n: Int, k: Int, aStride: Int, bStride: Int,
               transposeB: Bool, outShape: [Int]) throws -> NDArray {
-        let ldb = Int32(transposeB ? k : n)
-        let tb = transposeB ? CblasTrans : CblasNoTrans
-        if a.dtype == .float64 {
-            return NDArray.host(outShape, as: Double.self, dtype: .float64) { c in
-                a.withHost(as: Double.self) { pa in b.withHost(as: Double.self) { pb in
-                    guard m > 0, n > 0 else { return }
-                    guard k > 0 else { c.initialize(repeating: 0); return }
-                    for i in 0..<batch {
-                        cblas_dgemm(CblasRowMajor, CblasNoTrans, tb, Int32(m), Int32(n), Int32(k), 1,
-                                    pa.baseAddress! + i * aStride, Int32(k), pb.baseAddress! + i * bStride, ldb,
-                                    0, c.baseAddress! + i * m * n, Int32(n))
-                    }
-                } }
-            }
-        }
-        return NDArray.host(outShape) { c in
-            a.withHost { pa in b.withHost { pb in
+        a.dtype == .float64
+            ? Self.gemm(Double.self, a, b, batch: batch, m: m, n: n, k: k, aStride: aStride, bStride: bStride, transposeB: transposeB, outShape: outShape)
+            : Self.gemm(Float.self, a, b, batch: batch, m: m, n: n, k: k, aStride: aStride, bStride: bStride, transposeB: transposeB, outShape: outShape)
+    }
+
+    static func gemm<T: BLASScalar>(_ type: T.Type, _ a: NDArray, _ b: NDArray, batch: Int, m: Int, n: Int, k: Int,
+                                    aStride: Int, bStride: Int, transposeB: Bool, outShape: [Int]) -> NDArray {
+        NDArray.host(outShape, as: T.self, dtype: a.dtype) { c in
+            a.withHost(as: T.self) { pa in b.withHost(as: T.self) { pb in
                 guard m > 0, n > 0 else { return }
                 guard k > 0 else { c.initialize(repeating: 0); return }
                 for i in 0..<batch {
                     // GEMM with beta 0 writes every element: no need to clear the output first.
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, Int32(m), Int32(n), Int32(k), 1,
-                                pa.baseAddress! + i * aStride, Int32(k), pb.baseAddress! + i * bStride, ldb,
-                                0, c.baseAddress! + i * m * n, Int32(n))
+                    T.gemm(transposeB: transposeB, m: m, n: n, k: k, a: pa.baseAddress! + i * aStride, lda: k,
+                           b: pb.baseAddress! + i * bStride, ldb: transposeB ? k : n, beta: 0, c: c.baseAddress! + i * m * n, ldc: n)
                 }
             } }
         }
     }
 
     func linear(_ x: NDArray, weight: NDArray, bias: NDArray?, layout: WeightLayout, rows: Int, outShape: [Int]) throws -> NDArray {
+        x.dtype == .float64
+            ? Self.linear(Double.self, x, weight: weight, bias: bias, layout: layout, rows: rows, outShape: outShape)
+            : Self.linear(Float.self, x, weight: weight, bias: bias, layout: layout, rows: rows, outShape: outShape)
+    }
+
+    static func linear<T: BLASScalar>(_ type: T.Type, _ x: NDArray, weight: NDArray, bias: NDArray?, layout: WeightLayout,
+                                      rows: Int, outShape: [Int]) -> NDArray {
         let (input, output) = layout == .outIn ? (weight.shape[1], weight.shape[0]) : (weight.shape[0], weight.shape[1])
-        if x.dtype == .float64 {
-            return NDArray.host(outShape, as: Double.self, dtype: .float64) { c in
-                Self.fillBias(c, bias, rows: rows, output: output)
-                guard rows > 0, output > 0, input > 0 else { if bias == nil { c.initialize(repeating: 0) }; return }
-                x.withHost(as: Double.self) { pa in weight.withHost(as: Double.self) { pw in
-                    cblas_dgemm(CblasRowMajor, CblasNoTrans, layout == .outIn ? CblasTrans : CblasNoTrans,
-                                Int32(rows), Int32(output), Int32(input), 1, pa.baseAddress, Int32(input),
-                                pw.baseAddress, Int32(layout == .outIn ? input : output),
-                                bias == nil ? 0 : 1, c.baseAddress, Int32(output))
-                } }
-            }
-        }
-        return NDArray.host(outShape) { c in
-            // Every output element is written: by the bias rows (then GEMM adds, beta 1) or by GEMM (beta 0).
-            Self.fillBias(c, bias, rows: rows, output: output)
+        return NDArray.host(outShape, as: T.self, dtype: x.dtype) { c in
+            // Every output element is written: by the bias rows (then BLAS adds, beta 1) or by BLAS (beta 0).
+            fillBias(c, bias, rows: rows, output: output)
             guard rows > 0, output > 0, input > 0 else { if bias == nil { c.initialize(repeating: 0) }; return }
-            let beta: Float = bias == nil ? 0 : 1
-            x.withHost { pa in weight.withHost { pw in
+            let beta: T = bias == nil ? 0 : 1
+            x.withHost(as: T.self) { pa in weight.withHost(as: T.self) { pw in
                 if rows == 1 {
                     // One row (decoding a token): a matrix-vector product streams the weight once.
-                    if layout == .outIn {
-                        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(output), Int32(input), 1, pw.baseAddress, Int32(input),
-                                    pa.baseAddress, 1, beta, c.baseAddress, 1)
-                    } else {
-                        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(input), Int32(output), 1, pw.baseAddress, Int32(output),
-                                    pa.baseAddress, 1, beta, c.baseAddress, 1)
-                    }
+                    T.gemv(transposed: layout == .inOut, rows: layout == .outIn ? output : input, columns: layout == .outIn ? input : output,
+                           a: pw.baseAddress!, x: pa.baseAddress!, beta: beta, y: c.baseAddress!)
                 } else {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, layout == .outIn ? CblasTrans : CblasNoTrans,
-                                Int32(rows), Int32(output), Int32(input), 1, pa.baseAddress, Int32(input),
-                                pw.baseAddress, Int32(layout == .outIn ? input : output),
-                                beta, c.baseAddress, Int32(output))
+                    T.gemm(transposeB: layout == .outIn, m: rows, n: output, k: input, a: pa.baseAddress!, lda: input,
+                           b: pw.baseAddress!, ldb: layout == .outIn ? input : output, beta: beta, c: c.baseAddress!, ldc: output)
                 }
             } }
         }
@@ -715,5 +694,39 @@ struct CPUBackend: Backend {
                 }
             }
         }
+    }
+}
+
+/// The element types OpenBLAS multiplies: one generic path for float32 and float64.
+protocol BLASScalar: BinaryFloatingPoint {
+    /// Row-major C = A·B (Bᵀ when `transposeB`) + beta·C.
+    static func gemm(transposeB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+                     beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// Row-major y = A·x (Aᵀ·x when `transposed`) + beta·y for A `[rows, columns]`.
+    static func gemv(transposed: Bool, rows: Int, columns: Int, a: UnsafePointer<Self>, x: UnsafePointer<Self>, beta: Self,
+                     y: UnsafeMutablePointer<Self>)
+}
+
+extension Float: BLASScalar {
+    static func gemm(transposeB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                     beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
+                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+    static func gemv(transposed: Bool, rows: Int, columns: Int, a: UnsafePointer<Float>, x: UnsafePointer<Float>, beta: Float,
+                     y: UnsafeMutablePointer<Float>) {
+        cblas_sgemv(CblasRowMajor, transposed ? CblasTrans : CblasNoTrans, Int32(rows), Int32(columns), 1, a, Int32(columns), x, 1, beta, y, 1)
+    }
+}
+
+extension Double: BLASScalar {
+    static func gemm(transposeB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+                     beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
+                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+    static func gemv(transposed: Bool, rows: Int, columns: Int, a: UnsafePointer<Double>, x: UnsafePointer<Double>, beta: Double,
+                     y: UnsafeMutablePointer<Double>) {
+        cblas_dgemv(CblasRowMajor, transposed ? CblasTrans : CblasNoTrans, Int32(rows), Int32(columns), 1, a, Int32(columns), x, 1, beta, y, 1)
     }
 }
