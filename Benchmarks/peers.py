@@ -56,7 +56,7 @@ def read_raw(path):
     return out
 
 
-for workload in ("large", "many-small", "model-like"):
+for workload in ("large", "many-small", "model-like", "gpt2-124m", "llama-bf16"):
     path = os.path.join(folder, workload + ".safetensors")
     if not os.path.exists(path):
         continue
@@ -78,13 +78,34 @@ for workload in ("large", "many-small", "model-like"):
 
     add(workload, "h5py save", timed(h5_save))
     add(workload, "h5py load", timed(h5_load))
-    add(workload, "numpy savez save", timed(lambda: np.savez(npz, **arrays)))
+    if workload == "large":
+        key = sorted(arrays)[len(arrays) // 2]
+        n_rows, n_columns = arrays[key].shape
 
-    def np_load():
-        with np.load(npz) as z:
-            return {k: z[k] for k in z.files}
+        def st_rows():
+            with safetensors.safe_open(st, "numpy") as f:
+                return f.get_slice(key)[0:n_rows // 4]
 
-    add(workload, "numpy load (npz)", timed(np_load))
+        def st_columns():
+            with safetensors.safe_open(st, "numpy") as f:
+                return f.get_slice(key)[:, 0:n_columns // 4]
+
+        def h5_slice(index):
+            with h5py.File(h5, "r") as f:
+                return f[key][index]
+
+        add(workload, "safetensors safe_open + get_slice rows (no checksum)", timed(st_rows))
+        add(workload, "safetensors safe_open + get_slice columns (no checksum)", timed(st_columns))
+        add(workload, "h5py open + slice rows", timed(lambda: h5_slice(np.s_[0:n_rows // 4])))
+        add(workload, "h5py open + slice columns", timed(lambda: h5_slice(np.s_[:, 0:n_columns // 4])))
+    if workload in ("large", "many-small", "model-like"):
+        add(workload, "numpy savez save", timed(lambda: np.savez(npz, **arrays)))
+
+        def np_load():
+            with np.load(npz) as z:
+                return {k: z[k] for k in z.files}
+
+        add(workload, "numpy load (npz)", timed(np_load))
     if torch is not None:
         tensors = {k: torch.from_numpy(v) for k, v in arrays.items()}
         pt = os.path.join(folder, workload + "-peer.pt")
@@ -92,6 +113,32 @@ for workload in ("large", "many-small", "model-like"):
         add(workload, "torch.load load", timed(lambda: torch.load(pt)))
         add(workload, "torch.load(mmap=True) load", timed(lambda: torch.load(pt, mmap=True)), "lazy pages")
         add(workload, "safetensors (torch) load", timed(lambda: safetensors.torch.load_file(st)), "lazy pages")
+        if workload in ("gpt2-124m", "llama-bf16"):
+            try:
+                import transformers
+            except Exception:
+                transformers = None
+            if transformers is not None:
+                if workload == "gpt2-124m":
+                    config = transformers.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, n_positions=256) \
+                        if smoke else transformers.GPT2Config()
+                    make = lambda: transformers.GPT2LMHeadModel(config)
+                else:
+                    config = transformers.LlamaConfig(
+                        hidden_size=64 if smoke else 1024, intermediate_size=176 if smoke else 2816,
+                        num_hidden_layers=2 if smoke else 8, num_attention_heads=4 if smoke else 16,
+                        num_key_value_heads=2 if smoke else 4, head_dim=16 if smoke else 64,
+                        vocab_size=1000 if smoke else 32000, torch_dtype=torch.bfloat16)
+                    make = lambda: transformers.LlamaForCausalLM(config).to(torch.bfloat16)
+                st_real = os.path.join(folder, workload + ".safetensors")  # real bfloat16, as sheaf-bench wrote it
+
+                def into_modules():
+                    with torch.device("meta"):
+                        model = make()
+                    model.load_state_dict(safetensors.torch.load_file(st_real), strict=False, assign=True)
+
+                add(workload, "transformers load into modules (meta model, load_state_dict of safetensors, assign)", timed(into_modules),
+                    "bfloat16 kept" if workload == "llama-bf16" else "")
 
 # Runtime: the same MLP shapes in NumPy (matmul) and PyTorch eager.
 cases = [("seed MLP batch 1", [20, 256, 10], 1), ("mlp 64-256-64 batch 16", [64, 256, 64], 16)] if smoke else \

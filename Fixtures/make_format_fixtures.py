@@ -102,7 +102,7 @@ class Writer:
         self.expected = []
 
     def add(self, key, dtype_name, array, storage="contiguous", tied_to=None, metadata=None, file_dtype=None,
-            record_offset=True):
+            record_offset=True, block_size=None):
         name = link_name(key)
         raw = logical_bytes(array)
         if tied_to is not None:
@@ -135,6 +135,11 @@ class Writer:
         }
         if metadata:
             entry["metadata_checksum"] = checksum(self.algorithm, metadata_bytes(metadata))
+        if block_size:
+            # §9.1: the checksum of each block_size bytes of the logical bytes.
+            entry["block_size"] = block_size
+            entry["block_checksums"] = [checksum(self.algorithm, raw[i:i + block_size])
+                                        for i in range(0, len(raw), block_size)]
         self.index.append(entry)
         self.expected.append({"key": key, "dtype": dtype_name, "shape": list(array.shape), "hex": raw.hex(),
                               "tied_to": None,
@@ -169,6 +174,14 @@ def valid_fixtures():
     for i, name in enumerate(DTYPES):
         w.add(name, name, sample(name, (3, 4), i))
     w.close("§5 every dtype in its HDF5 type, xxh3-64 checksums, h5py as the writer")
+
+    w = Writer("valid/block_checksums.sheaf", version="1.2")
+    weights = sample("float32", (64, 48), 40)
+    w.add("w", "float32", weights, block_size=4096)
+    w.add("odd", "int16", sample("int16", (10, 100), 41), block_size=768)
+    w.add("small", "float32", sample("float32", (8,), 42))
+    w.add("tie", "float32", weights, tied_to="w")
+    w.close("§9.1 block checksums (version 1.2): 4096-byte blocks, a shorter last block, a tie carrying them")
 
     w = Writer("valid/all_dtypes_crc32.sheaf", algorithm="crc32")
     for i, name in enumerate(DTYPES):
@@ -370,6 +383,24 @@ def invalid_fixtures():
     offsets = [e["offset"] for e in w.index]
     assert any(o % 64 for o in offsets), offsets
     w.close("§6 contiguous data starts at a multiple of 64", False, "invalidFile", stage="verify")
+
+    w = Writer("invalid/block_checksum_mismatch.sheaf", version="1.2")
+    e = w.add("w", "float32", sample("float32", (64, 48), 43), block_size=4096)
+    blocks = list(e["block_checksums"])
+    blocks[1] = "0123456789abcdef"
+    # The whole checksum is right: a full load passes; a slice through block 1 and verify do not.
+    w.close("§9.1 each block matches its block checksum", False, "checksumMismatch", stage="verify",
+            index=[dict(e, block_checksums=blocks)])
+
+    w = Writer("invalid/block_count_mismatch.sheaf", version="1.2")
+    e = w.add("w", "float32", sample("float32", (64, 48), 44), block_size=4096)
+    w.close("§9.1 one block checksum per block", False, "invalidIndex",
+            index=[dict(e, block_checksums=e["block_checksums"][:2])])
+
+    w = Writer("invalid/block_size_alone.sheaf", version="1.2")
+    e = w.add("w", "float32", sample("float32", (64, 48), 45), block_size=4096)
+    w.close("§9.1 block_size and block_checksums come together", False, "invalidIndex",
+            index=[{k: v for k, v in e.items() if k != "block_checksums"}])
 
     w = Writer("invalid/file_metadata_tampered.sheaf")
     w.add("x", "float32", sample("float32", (2,), 1031))

@@ -118,6 +118,17 @@ MUTANTS = [
      'throw unregistered(owner, name, "holds an NDArray directly")', "return", "ModuleFoundationTests"),
     ("folded batch-norm weights ignore new running means", "Sources/SheafRuntime/Layers/Conv2d.swift",
      "batchNorm.runningMean.value, batchNorm.runningVariance.value]", "batchNorm.runningVariance.value]", "FusedOperationTests"),
+    # Partial reads and block checksums (§9.1).
+    ("a slice's blocks are not verified", "Sources/Sheaf/File/SheafFile+Slice.swift",
+     "guard found == expected else {", "guard found == expected || index > 0 else {", "PartialReadTests"),
+    ("only the first block of each stretch read is verified", "Sources/Sheaf/File/SheafFile+Slice.swift",
+     "for index in block...last {", "for index in block...block {", "PartialReadTests"),
+    ("the run arithmetic ignores the cut dimension's start", "Sources/Sheaf/File/SheafFile+Slice.swift",
+     "let base = ranges[cut].lowerBound * strides[cut]", "let base = 0", "PartialReadTests"),
+    ("verify does not check block checksums", "Sources/Sheaf/File/SheafFile+Verify.swift",
+     "try checkBlocks(tensor, entry)", "_ = tensor", "ConformanceTests"),
+    ("a block count that does not match is accepted", "Sources/Sheaf/Index/IndexValidation.swift",
+     "guard texts.count == count else {", "guard texts.count <= count else {", "ConformanceTests"),
 ]
 
 

@@ -27,6 +27,39 @@ public enum ChecksumAlgorithm: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// The checksum of all of `bytes` and of each consecutive `blockSize`
+    /// bytes of it (the last block may be shorter), in one pass over memory:
+    /// each block is hashed alone and fed to the whole checksum while it is
+    /// still in cache.
+    /// - Complexity: O(n).
+    package func digest(_ bytes: UnsafeRawBufferPointer, blockSize: Int) -> (whole: UInt64, blocks: [UInt64]) {
+        precondition(blockSize > 0)
+        var blocks: [UInt64] = []
+        blocks.reserveCapacity(bytes.count / blockSize + 1)
+        switch self {
+        case .xxh3_64:
+            guard let state = XXH3_createState() else { return (digest(bytes), blocksAlone(bytes, blockSize)) }
+            defer { XXH3_freeState(state) }
+            XXH3_64bits_reset(state)
+            var offset = 0
+            while offset < bytes.count {
+                let block = UnsafeRawBufferPointer(rebasing: bytes[offset..<min(bytes.count, offset + blockSize)])
+                blocks.append(digest(block))
+                XXH3_64bits_update(state, block.baseAddress, block.count)
+                offset += blockSize
+            }
+            return (UInt64(XXH3_64bits_digest(state)), blocks)
+        case .crc32:
+            return (digest(bytes), blocksAlone(bytes, blockSize))
+        }
+    }
+
+    private func blocksAlone(_ bytes: UnsafeRawBufferPointer, _ blockSize: Int) -> [UInt64] {
+        stride(from: 0, to: bytes.count, by: blockSize).map {
+            digest(UnsafeRawBufferPointer(rebasing: bytes[$0..<min(bytes.count, $0 + blockSize)]))
+        }
+    }
+
     /// The checksum as the index writes it: lowercase hex, 16 digits for
     /// xxh3-64, 8 for crc32.
     public func format(_ value: UInt64) -> String {
@@ -38,9 +71,17 @@ public enum ChecksumAlgorithm: String, Sendable, CaseIterable, Codable {
     /// Parses a checksum written by ``format(_:)``.
     public func parse(_ text: String) -> UInt64? {
         let width = self == .crc32 ? 8 : 16
-        guard text.utf8.count == width, text.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
-            return nil
+        var value: UInt64 = 0
+        var count = 0
+        for c in text.utf8 {
+            count += 1
+            guard count <= width else { return nil }
+            switch c {
+            case 48...57: value = value << 4 | UInt64(c - 48)
+            case 97...102: value = value << 4 | UInt64(c - 87)
+            default: return nil
+            }
         }
-        return UInt64(text, radix: 16)
+        return count == width ? value : nil
     }
 }

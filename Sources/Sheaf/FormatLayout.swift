@@ -23,6 +23,8 @@ public enum FormatLayout {
     public static var version: String { "\(majorVersion).\(minorVersion)" }
     /// The version a file with a checkpoint structure (§8.1) declares.
     public static let structureVersion = "1.1"
+    /// The version a file with block checksums (§9.1) declares.
+    public static let blockChecksumVersion = "1.2"
 
     /// Raw data of contiguous datasets starts at a multiple of this.
     public static let alignment = 64

@@ -13,7 +13,7 @@ struct Options {
     var runs = 5
     var json: String?
     var python: String?
-    var workloads: Set<String> = ["large", "many-small", "model-like", "runtime", "models"]
+    var workloads: Set<String> = ["large", "many-small", "model-like", "gpt2-124m", "llama-bf16", "runtime", "models"]
 }
 
 // The child of the conversion measurement: convert and exit.
@@ -25,6 +25,19 @@ if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--convert-chil
     let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
     let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
     print(line.split(separator: " ").dropFirst().first ?? "0")
+    exit(0)
+}
+
+// A profiling loop: open one file's index N times (for perf).
+if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--open-loop" {
+    for _ in 0..<(Int(CommandLine.arguments[3]) ?? 1) { _ = try SheafFile(path: CommandLine.arguments[2]).entries.count }
+    exit(0)
+}
+
+// A profiling loop: load a file and save it N times (for perf).
+if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--save-loop" {
+    let sd = try StateDict(contentsOf: CommandLine.arguments[2])
+    for _ in 0..<(Int(CommandLine.arguments[3]) ?? 1) { try sd.save(to: CommandLine.arguments[2] + ".copy") }
     exit(0)
 }
 
@@ -78,6 +91,20 @@ var generator = SeededGenerator(seed: 1)
     }
 }
 
+/// GPT-2 124M (smoke: 2 small layers) and a 0.17B-parameter bfloat16 Llama (smoke: tiny).
+let gpt2Configuration: GPT2Configuration = {
+    var c = GPT2Configuration()
+    if options.smoke { c.layers = 2; c.embeddingSize = 64; c.heads = 4; c.vocabularySize = 1000; c.contextLength = 256 }
+    return c
+}()
+let llamaConfiguration: LlamaConfiguration = {
+    var c = LlamaConfiguration()
+    c.hiddenSize = options.smoke ? 64 : 1024; c.intermediateSize = options.smoke ? 176 : 2816; c.layers = options.smoke ? 2 : 8
+    c.heads = options.smoke ? 4 : 16; c.keyValueHeads = options.smoke ? 2 : 4; c.headSize = options.smoke ? 16 : 64
+    c.vocabularySize = options.smoke ? 1000 : 32000
+    return c
+}()
+
 @MainActor func workload(_ name: String) throws -> StateDict {
     var sd = StateDict()
     switch name {
@@ -86,6 +113,12 @@ var generator = SeededGenerator(seed: 1)
         for i in 0..<(options.smoke ? 4 : 24) { sd["layers.\(i).weight"] = try random([n, n]) }
     case "many-small":
         for i in 0..<(options.smoke ? 200 : 10_000) { sd["t\(i)"] = try random([256]) }
+    case "gpt2-124m":  // transformers' GPT2LMHeadModel keys (lm_head tied, so not saved), float32
+        for (key, tensor) in try GPT2LMHeadModel(gpt2Configuration).stateDict() where key != "lm_head.weight" {
+            sd[key] = try random(tensor.shape)
+        }
+    case "llama-bf16":  // a Llama with grouped-query attention, bfloat16 as Hugging Face ships them
+        for (key, tensor) in try LlamaForCausalLM(llamaConfiguration).stateDict() { sd[key] = try random(tensor.shape, .bfloat16) }
     default:  // model-like: a small transformer
         let d = options.smoke ? 64 : 512, vocab = options.smoke ? 500 : 8000
         sd["embed.weight"] = try random([vocab, d], .float16)
@@ -104,13 +137,13 @@ var generator = SeededGenerator(seed: 1)
     return sd
 }
 
-for name in ["large", "many-small", "model-like"] where options.workloads.contains(name) {
+for name in ["large", "many-small", "model-like", "gpt2-124m", "llama-bf16"] where options.workloads.contains(name) {
     let sd = try workload(name)
     let bytes = sd.reduce(0) { $0 + $1.tensor.byteCount }
     let path = folder + "/\(name).sheaf"
     add(name, Row(name: "Sheaf save (checksums + fsync + rename)", ms: try time(options.runs) { try sd.save(to: path) }, isSheaf: true))
-    add(name, Row(name: "Sheaf full load (default: index trusted, checksums verified)", ms: try time(options.runs) { _ = try StateDict(contentsOf: path) }, isSheaf: true))
-    add(name, Row(name: "Sheaf full load (trustIndex: false, each dataset cross-checked)", ms: try time(options.runs) { _ = try StateDict(contentsOf: path, trustIndex: false) }, isSheaf: true))
+    add(name, Row(name: "Sheaf full load (default: index trusted; checksums verified)", ms: try time(options.runs) { _ = try StateDict(contentsOf: path) }, isSheaf: true))
+    add(name, Row(name: "Sheaf full load (trustIndex: false; each dataset cross-checked)", ms: try time(options.runs) { _ = try StateDict(contentsOf: path, trustIndex: false) }, isSheaf: true))
     add(name, Row(name: "Sheaf lazy open (keys + shapes)", ms: try time(options.runs) { _ = try SheafFile(path: path).entries.count }, isSheaf: true))
     let key = sd.keys[sd.count / 2]
     add(name, Row(name: "Sheaf lazy open + read one tensor", ms: try time(options.runs) { _ = try SheafFile(path: path).tensor(key) }, isSheaf: true))
@@ -122,6 +155,26 @@ for name in ["large", "many-small", "model-like"] where options.workloads.contai
     add(name, Row(name: "sheaf convert safetensors -> Sheaf", ms: try time(options.runs) {
         _ = try Exporter.export(try Interchange.open(path: st), to: folder + "/\(name)-converted.sheaf", as: .sheaf, options: replace)
     }, isSheaf: true))
+    if name == "large" {
+        // Tensor-parallel reads: a quarter of one matrix by rows (its blocks only) and by columns (every row).
+        let rows = sd[key]!.shape[0], columns = sd[key]!.shape[1]
+        add(name, Row(name: "Sheaf open + slice rows 0..<\(rows / 4) of one tensor (verified blocks)", ms: try time(options.runs) {
+            _ = try SheafFile(path: path).tensor(key, slice: [0..<(rows / 4)])
+        }, isSheaf: true))
+        add(name, Row(name: "Sheaf open + slice columns 0..<\(columns / 4) of one tensor (verified blocks)", ms: try time(options.runs) {
+            _ = try SheafFile(path: path).tensor(key, slice: [0..<rows, 0..<(columns / 4)])
+        }, isSheaf: true))
+    }
+    if name == "gpt2-124m" || name == "llama-bf16" {
+        // Into the runtime's modules: open, read, verify, convert (bfloat16 to float32), assign.
+        add(name, Row(name: "Sheaf load into modules (the runtime's)", ms: try time(options.runs) {
+            if name == "gpt2-124m" {
+                try GPT2LMHeadModel(gpt2Configuration).loadStateDict(try StateDict(contentsOf: path))
+            } else {
+                try LlamaForCausalLM(llamaConfiguration).loadStateDict(try StateDict(contentsOf: path))
+            }
+        }, isSheaf: true, note: name == "llama-bf16" ? "weights widened to float32" : ""))
+    }
     if name == "many-small" {
         // The C-level floor: libhdf5 alone creating and writing the same datasets.
         let floor = folder + "/floor.h5"
@@ -341,7 +394,7 @@ if let python = options.python ?? ProcessInfo.processInfo.environment["SHEAF_BEN
 }
 
 // Converting the PyTorch checkpoints the peers wrote (when torch is installed).
-for name in ["large", "many-small", "model-like"] {
+for name in ["large", "many-small", "model-like", "gpt2-124m"] {
     let pt = folder + "/\(name)-peer.pt"
     guard FileManager.default.fileExists(atPath: pt) else { continue }
     var replace = ExportOptions(); replace.replace = true
@@ -359,11 +412,14 @@ for workload in order {
     print("|---|---:|---:|---|")
     for row in rows {
         // The best peer of the same operation: the fastest non-Sheaf, non-bound row with the same verb.
-        let verb = ["save", "load", "open", "convert", "forward", "decode"].first { row.name.lowercased().contains($0) } ?? ""
+        func verb(_ name: String) -> String {
+            ["slice rows", "slice columns", "into modules", "save", "load", "open", "convert", "forward", "decode"]
+                .first { name.lowercased().contains($0) } ?? ""
+        }
         let label = row.name.split(separator: ",", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
         let peers = rows.filter {
-            !$0.isSheaf && $0.note != "bound" && $0.note != "floor" && $0.note != "lazy pages" && !verb.isEmpty && $0.name.lowercased().contains(verb)
-                && (label.isEmpty || $0.name.hasSuffix(label))
+            !$0.isSheaf && $0.note != "bound" && $0.note != "floor" && $0.note != "lazy pages" && !verb(row.name).isEmpty
+                && verb($0.name) == verb(row.name) && (label.isEmpty || $0.name.hasSuffix(label))
         }
         let best = peers.map(\.ms).min()
         let ratio = row.isSheaf ? best.map { String(format: "%.2fx", row.ms / $0) } ?? "-" : "-"

@@ -141,14 +141,17 @@ extension SheafFile {
         let document: IndexDocument
         switch IndexParser.parse(json) {
         case .document(let parsed): document = parsed
-        case .duplicate(let key): throw SheafError(.invalidIndex, file: path, key: key, "duplicate key in the index")
         case .malformed:
             // Foundation's decoder says what is wrong, at a cost in memory of many
             // times the input: only for indexes small enough to afford it.
             guard json.count <= 1 << 20 else {
                 throw SheafError(.invalidIndex, file: path, "the index is not JSON of the form Spec/FORMAT.md section 8 gives")
             }
-            document = try JSON.decode(IndexDocument.self, from: json, file: path)
+            _ = try JSON.decode(IndexDocument.self, from: json, file: path)
+            // Foundation's decoder is more lenient (a repeated member, a number
+            // with a fraction): what the strict reader refused stays refused.
+            throw SheafError(.invalidIndex, file: path,
+                             "the index is not JSON of the form Spec/FORMAT.md section 8 gives (a member repeated, or not an integer where one is required)")
         }
         if let recorded = document.metadata_checksum {
             guard let expected = algorithm.parse(recorded) else {

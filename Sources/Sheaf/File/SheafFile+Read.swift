@@ -234,6 +234,16 @@ extension SheafFile {
         }
     }
 
+    /// Checks `tensor`'s bytes against the entry's block checksums (§9.1), if any.
+    func checkBlocks(_ tensor: Tensor, _ entry: Entry) throws(SheafError) {
+        guard let size = entry.blockSize else { return }
+        let found = tensor.withUnsafeBytes { checksumAlgorithm.digest($0, blockSize: size).blocks }
+        for (index, value) in found.enumerated() where value != entry.blockChecksums[index] {
+            throw SheafError(.checksumMismatch, file: path, key: entry.key,
+                             "\(checksumAlgorithm.rawValue) checksum mismatch: block \(index) (bytes \(index * size)..<\(min(entry.byteCount, (index + 1) * size))) does not match the index's block checksum \(checksumAlgorithm.format(entry.blockChecksums[index]))")
+        }
+    }
+
     /// Throws the checksum-mismatch error when `found` is not the index's checksum.
     static func check(_ found: UInt64, _ entry: Entry, _ algorithm: ChecksumAlgorithm, _ path: String) throws(SheafError) {
         guard found != entry.checksum else { return }

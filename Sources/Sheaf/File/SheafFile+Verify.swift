@@ -76,7 +76,10 @@ extension SheafFile {
                     try checkStructure(entry, dataset, report: report)
                     // The data, checked against the index, checksum included (once per dataset).
                     if entry.tiedTo == nil {
-                        do throws(SheafError) { _ = try read(entry, dataset, verifyChecksum: true) } catch {
+                        do throws(SheafError) {
+                            let tensor = try read(entry, dataset, verifyChecksum: true)
+                            try checkBlocks(tensor, entry)
+                        } catch {
                             report(entry.key, error.code, error.message)
                         }
                     }

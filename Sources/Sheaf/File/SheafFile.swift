@@ -25,6 +25,13 @@ public struct SheafFile: ~Copyable {
         public var hasMetadata: Bool
         /// The checksum of the tensor's metadata, when the writer recorded one.
         public var metadataChecksum: UInt64?
+        /// The size of the blocks ``blockChecksums`` cover (Spec §9.1), when the
+        /// writer recorded block checksums; what lets a slice be verified without
+        /// reading the whole tensor.
+        public var blockSize: Int? = nil
+        /// The checksum of each consecutive ``blockSize`` bytes of the tensor's
+        /// logical bytes (the last block may be shorter); empty without ``blockSize``.
+        public var blockChecksums: [UInt64] = []
     }
 
     public let path: String

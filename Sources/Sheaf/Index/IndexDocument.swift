@@ -12,6 +12,10 @@ struct IndexEntry: Codable, Equatable {
     var metadata: Bool
     /// Checksum of the tensor's metadata (§10), when the writer recorded it.
     var metadata_checksum: String?
+    /// The size of the blocks `block_checksums` covers (§9.1, version 1.2).
+    var block_size: Int? = nil
+    /// The checksum of each `block_size` bytes of the tensor's logical bytes, in order.
+    var block_checksums: [String]? = nil
 }
 
 struct IndexDocument: Codable, Equatable {

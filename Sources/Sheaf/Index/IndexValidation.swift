@@ -9,13 +9,14 @@ extension SheafFile {
         var entries: [Entry] = []
         var positions: [String: Int] = [:]
         entries.reserveCapacity(document.tensors.count)
+        positions.reserveCapacity(document.tensors.count)
         for raw in document.tensors {
             let key = raw.key
             do { _ = try FormatLayout.linkName(for: key) } catch { throw error.with(file: path, key: key) }
             guard positions[key] == nil else {
                 throw SheafError(.invalidIndex, file: path, key: key, "duplicate key in the index")
             }
-            guard let dtype = DType(rawValue: raw.dtype) else {
+            guard let dtype = DType.named[raw.dtype] else {
                 throw SheafError(.unknownDType, file: path, key: key, "unknown dtype '\(raw.dtype)'")
             }
             let expected: Int
@@ -51,10 +52,35 @@ extension SheafFile {
                 }
                 metadataChecksum = value
             }
+            var blockSize: Int?
+            var blockChecksums: [UInt64] = []
+            if raw.block_size != nil || raw.block_checksums != nil {
+                guard let size = raw.block_size, let texts = raw.block_checksums, size > 0 else {
+                    throw SheafError(.invalidIndex, file: path, key: key,
+                                     "block_size and block_checksums come together, with block_size a positive integer (§9.1)")
+                }
+                let count = raw.nbytes / size + (raw.nbytes % size == 0 ? 0 : 1)
+                guard texts.count == count else {
+                    throw SheafError(.invalidIndex, file: path, key: key,
+                                     "\(raw.nbytes) bytes in blocks of \(size) need \(count) block checksums, the index has \(texts.count)")
+                }
+                blockChecksums.reserveCapacity(count)
+                for text in texts {
+                    guard let value = algorithm.parse(text) else {
+                        throw SheafError(.invalidIndex, file: path, key: key, "block checksum '\(text)' is not a \(algorithm.rawValue) hex value")
+                    }
+                    blockChecksums.append(value)
+                }
+                blockSize = size
+            }
+            if let owner = raw.tied_to, let first = positions[owner],
+               entries[first].blockSize != blockSize || entries[first].blockChecksums != blockChecksums {
+                throw SheafError(.invalidIndex, file: path, key: key, "tied to '\(owner)' but with other block checksums")
+            }
             positions[key] = entries.count
             entries.append(Entry(key: key, dtype: dtype, shape: raw.shape, byteCount: raw.nbytes, storage: storage,
                                  offset: raw.offset, checksum: checksum, tiedTo: raw.tied_to, hasMetadata: raw.metadata,
-                                 metadataChecksum: metadataChecksum))
+                                 metadataChecksum: metadataChecksum, blockSize: blockSize, blockChecksums: blockChecksums))
         }
         switch kind {
         case .tensor:

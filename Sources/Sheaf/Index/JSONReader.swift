@@ -102,7 +102,36 @@ package struct JSONReader {
         position += count
     }
 
+    /// A JSON integer read straight from its digits (no text in between);
+    /// nil, with the position unchanged, when the number is not an integer
+    /// that fits in `Int` (then ``number()`` reads it).
+    mutating func integer() -> Int? {
+        var index = position
+        let negative = index < bytes.count && bytes[index] == UInt8(ascii: "-")
+        if negative { index += 1 }
+        let first = index
+        var value = 0
+        while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 {
+            let (times, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = negative ? times.subtractingReportingOverflow(Int(bytes[index] - 0x30))
+                                     : times.addingReportingOverflow(Int(bytes[index] - 0x30))
+            if o1 || o2 { return nil }
+            value = sum
+            index += 1
+        }
+        guard index > first, index - first == 1 || bytes[first] != 0x30 else { return nil }
+        if index < bytes.count {
+            let c = bytes[index]
+            if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") || c == UInt8(ascii: "+") || c == UInt8(ascii: "-") {
+                return nil
+            }
+        }
+        position = index
+        return value
+    }
+
     mutating func number() throws -> Value {
+        if let value = integer() { return .integer(value) }
         let start = position
         var integral = true
         while position < bytes.count {
@@ -122,15 +151,21 @@ package struct JSONReader {
         guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw Failure() }
         position += 1
         let start = position
-        // Fast path: no escapes.
+        // Fast path: no escapes; ASCII needs no UTF-8 validation.
+        var high: UInt8 = 0
         while position < bytes.count, bytes[position] != UInt8(ascii: "\""), bytes[position] != UInt8(ascii: "\\") {
             guard bytes[position] >= 0x20 else { throw Failure() }
+            high |= bytes[position]
             position += 1
         }
         guard position < bytes.count else { throw Failure() }
         if bytes[position] == UInt8(ascii: "\"") {
             defer { position += 1 }
-            return try validUTF8(bytes[start..<position])
+            let end = position
+            if high < 0x80 {
+                return bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[start..<end]), as: UTF8.self) }
+            }
+            return try validUTF8(bytes[start..<end])
         }
         var scalars = Array(bytes[start..<position])
         while position < bytes.count {
@@ -189,7 +224,10 @@ package struct JSONReader {
     }
 
     func validUTF8(_ slice: ArraySlice<UInt8>) throws -> String {
-        guard let text = String(validating: slice, as: UTF8.self) else { throw Failure() }
+        // Through a buffer pointer: the generic ArraySlice path instantiates
+        // type metadata on every call.
+        let text = slice.withUnsafeBufferPointer { String(validating: $0, as: UTF8.self) }
+        guard let text else { throw Failure() }
         return text
     }
 }

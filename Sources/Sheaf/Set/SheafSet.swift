@@ -210,6 +210,15 @@ public final class SheafSet {
         return try shards[shard].file.tensor(key, verifyChecksum: verifyChecksum)
     }
 
+    /// Part of the tensor of `key`, from its shard: see
+    /// ``SheafFile/tensor(_:slice:verifyChecksum:)``.
+    public func tensor(_ key: String, slice ranges: [Range<Int>], verifyChecksum: Bool = true) throws(SheafError) -> Tensor {
+        guard let shard = locations[key] else {
+            throw SheafError(.keyNotFound, file: path, key: key, "no such key; the set has \(entries.count) keys")
+        }
+        return try shards[shard].file.tensor(key, slice: ranges, verifyChecksum: verifyChecksum)
+    }
+
     /// Every tensor, in the set's order, with the set's metadata.
     /// - Complexity: O(total bytes) time and memory.
     public func stateDict(verifyChecksums: Bool = true) throws(SheafError) -> StateDict {

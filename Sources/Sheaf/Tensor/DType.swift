@@ -44,6 +44,10 @@ public enum DType: String, Sendable, CaseIterable, Codable, CustomStringConverti
 
     public var description: String { rawValue }
 
+    /// Every dtype by its format name: one hash lookup, where `init(rawValue:)`
+    /// compares against each name in turn (the index reader looks up one per tensor).
+    static let named: [String: DType] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
+
     /// Parses a dtype name, also accepting common aliases (`f32`, `float`, `half`, `bf16`, …).
     public init?(name: String) {
         if let exact = DType(rawValue: name) { self = exact; return }

@@ -64,6 +64,9 @@ public enum SheafWriter {
         if case .deflate(let level) = options.compression, !(1...9).contains(level) {
             throw SheafError(.invalidArgument, file: path, "deflate level must be 1-9, found \(level)")
         }
+        if let size = options.blockSize, size <= 0 {
+            throw SheafError(.invalidArgument, file: path, "block size must be positive, found \(size)")
+        }
         do {
             try AtomicFile.write(to: path, replace: replace) { temporary in
                 try writeFile(kind: kind, keys: keys, tiedTo: tiedTo, names: names, metadata: metadata, structure: structure,
@@ -111,8 +114,6 @@ public enum SheafWriter {
         let root = try hdf5(destination) { () throws(HDF5Error) in try file.root() }
         try hdf5(destination) { () throws(HDF5Error) in
             try root.attributes.write(.string(FormatLayout.formatName), name: FormatLayout.formatAttribute)
-            try root.attributes.write(.string(structure == nil ? FormatLayout.version : FormatLayout.structureVersion),
-                                      name: FormatLayout.versionAttribute)
             try root.attributes.write(.string(kind.rawValue), name: FormatLayout.kindAttribute)
             try root.attributes.write(.string(options.checksum.rawValue), name: FormatLayout.checksumAttribute)
             try writeMetadata(metadata, on: root.attributes)
@@ -163,13 +164,27 @@ public enum SheafWriter {
                 try dataset.close()
                 return offset
             }
-            let checksum = tensor.withUnsafeBytes { options.checksum.digest($0) }
+            var checksum: UInt64
+            var blocks: [UInt64]?
+            if let size = options.blockSize, tensor.byteCount > size {
+                (checksum, blocks) = tensor.withUnsafeBytes { options.checksum.digest($0, blockSize: size) }
+            } else {
+                checksum = tensor.withUnsafeBytes { options.checksum.digest($0) }
+            }
             index.append(IndexEntry(
                 key: key, dtype: tensor.dtype.rawValue, shape: tensor.shape, nbytes: tensor.byteCount,
                 offset: offset, storage: storage == .contiguous ? StorageKind.contiguous.rawValue : StorageKind.deflate.rawValue,
                 checksum: options.checksum.format(checksum), tied_to: nil, metadata: !tensor.metadata.isEmpty,
-                metadata_checksum: tensor.metadata.isEmpty ? nil : MetadataDigest.checksum(tensor.metadata, options.checksum)))
+                metadata_checksum: tensor.metadata.isEmpty ? nil : MetadataDigest.checksum(tensor.metadata, options.checksum),
+                block_size: blocks == nil ? nil : options.blockSize, block_checksums: blocks?.map { options.checksum.format($0) }))
             positions[key] = position
+        }
+        // The version is the least that holds what was written (§2), so it is
+        // written once every tensor is.
+        let version = index.contains { $0.block_size != nil } ? FormatLayout.blockChecksumVersion
+            : structure != nil ? FormatLayout.structureVersion : FormatLayout.version
+        try hdf5(destination) { () throws(HDF5Error) in
+            try root.attributes.write(.string(version), name: FormatLayout.versionAttribute)
         }
         let json = Tensor(try JSON.encode(IndexDocument(tensors: index,
                                                          metadata_checksum: MetadataDigest.checksum(metadata, options.checksum),
