@@ -83,4 +83,25 @@ struct DTypeRoundTripTests {
         let t = try Tensor(shape: [3], scalars: [Float(1), 2.5, -3]).converted(to: .bfloat16).converted(to: .float32)
         #expect(try t.scalars(as: Float.self) == [1, 2.5, -3])
     }
+
+    @Test("widening to float32 is exact for every bfloat16 and float16 value, and rounds float64 to nearest")
+    func wideningToFloat32() throws {
+        let codes = (0...UInt16.max).flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        let bf16 = try Tensor(dtype: .bfloat16, shape: [65536], byteArray: codes[...]).converted(to: .float32)
+        let f16 = try Tensor(dtype: .float16, shape: [65536], byteArray: codes[...]).converted(to: .float32)
+        let wide = try bf16.scalars(as: Float.self), half = try f16.scalars(as: Float.self)
+        var bf16Wrong = 0, f16Wrong = 0
+        for code in 0...Int(UInt16.max) {
+            if wide[code].bitPattern != UInt32(code) << 16 { bf16Wrong += 1 }
+            let reference = FloatFormats.float16ToFloat(UInt16(code))
+            if !(reference.isNaN ? half[code].isNaN : half[code].bitPattern == reference.bitPattern) { f16Wrong += 1 }
+        }
+        #expect(bf16Wrong == 0)
+        #expect(f16Wrong == 0)
+        #expect(half[0x3C00] == 1 && half[0x7BFF] == 65504 && half[0x0001] == Float(sign: .plus, exponent: -24, significand: 1))
+        let doubles: [Double] = [1.0 / 3, -2.5e-40, 1e39, .pi, 0x1.000001p0, .nan]
+        let narrowed = try Tensor(shape: [doubles.count], scalars: doubles).converted(to: .float32).scalars(as: Float.self)
+        #expect(narrowed[0] == Float(1.0 / 3) && narrowed[1] == Float(-2.5e-40) && narrowed[2] == .infinity)
+        #expect(narrowed[3].bitPattern == 0x4049_0FDB && narrowed[4] == 1 && narrowed[5].isNaN)  // pi to nearest; a tie to even
+    }
 }

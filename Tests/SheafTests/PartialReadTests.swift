@@ -78,11 +78,13 @@ struct PartialReadTests {
                     })
                 }
                 for ranges in cases {
-                    let slice = try file.tensor(key, slice: ranges)
                     let expected = Self.reference(tensor, ranges)
-                    #expect(slice.shape == ranges.map(\.count) + tensor.shape[ranges.count...], "\(name) \(key) \(ranges)")
-                    #expect(slice.dtype == tensor.dtype)
-                    #expect(Self.holds(slice, expected), "\(name) \(key) \(ranges)")
+                    for mapped in [true, false] {  // from a mapping of the file, and with pread
+                        let slice = try file.tensor(key, slice: ranges, verifyChecksum: true, mapped: mapped)
+                        #expect(slice.shape == ranges.map(\.count) + tensor.shape[ranges.count...], "\(name) \(key) \(ranges)")
+                        #expect(slice.dtype == tensor.dtype)
+                        #expect(Self.holds(slice, expected), "\(name) \(key) \(ranges) mapped: \(mapped)")
+                    }
                 }
             }
         }
@@ -106,14 +108,17 @@ struct PartialReadTests {
         try handle.close()
 
         let file = try SheafFile(path: path)
-        // Rows 0..<160 and 176..<256 lie in other blocks.
-        #expect(Self.holds(try file.tensor("w", slice: [0..<160]), Self.reference(weight, [0..<160])))
-        #expect(Self.holds(try file.tensor("w", slice: [176..<256, 3..<9]), Self.reference(weight, [176..<256, 3..<9])))
-        let error = expectSheafError(.checksumMismatch) { _ = try file.tensor("w", slice: [150..<170]) }
-        #expect(error?.message.contains("block 10") == true, "\(error.map { "\($0)" } ?? "")")
-        #expect(error?.key == "w")
-        // A column slice touches every row, so every block.
-        expectSheafError(.checksumMismatch) { _ = try file.tensor("w", slice: [0..<256, 0..<1]) }
+        for mapped in [true, false] {
+            // Rows 0..<160 and 176..<256 lie in other blocks.
+            #expect(Self.holds(try file.tensor("w", slice: [0..<160], verifyChecksum: true, mapped: mapped), Self.reference(weight, [0..<160])))
+            #expect(Self.holds(try file.tensor("w", slice: [176..<256, 3..<9], verifyChecksum: true, mapped: mapped),
+                               Self.reference(weight, [176..<256, 3..<9])))
+            let error = expectSheafError(.checksumMismatch) { _ = try file.tensor("w", slice: [150..<170], verifyChecksum: true, mapped: mapped) }
+            #expect(error?.message.contains("block 10") == true, "\(error.map { "\($0)" } ?? "")")
+            #expect(error?.key == "w")
+            // A column slice touches every row, so every block.
+            expectSheafError(.checksumMismatch) { _ = try file.tensor("w", slice: [0..<256, 0..<1], verifyChecksum: true, mapped: mapped) }
+        }
         // The whole tensor and verify see it too.
         expectSheafError(.checksumMismatch) { _ = try file.tensor("w") }
         #expect(SheafFile.verify(path: path).contains { $0.code == .checksumMismatch })

@@ -22,13 +22,21 @@ extension SheafFile {
     /// - Complexity: O(bytes of the blocks the slice touches + elements of the
     ///   slice); memory: the slice plus the blocks read.
     public func tensor(_ key: String, slice ranges: [Range<Int>], verifyChecksum: Bool = true) throws(SheafError) -> Tensor {
+        try tensor(key, slice: ranges, verifyChecksum: verifyChecksum, mapped: true)
+    }
+
+    /// ``tensor(_:slice:verifyChecksum:)``; `mapped: false` reads with `pread`
+    /// as where the file cannot be mapped (so tests reach both paths).
+    func tensor(_ key: String, slice ranges: [Range<Int>], verifyChecksum: Bool, mapped: Bool) throws(SheafError) -> Tensor {
         let entry = try entry(key)
         let layout = try TensorSlice(shape: entry.shape, ranges: ranges, itemSize: entry.dtype.itemSize, file: path, key: key)
-        var result = Tensor(dtype: entry.dtype, shape: layout.outputShape, storage: TensorStorage(uninitialized: layout.outputBytes))
+        var result = Tensor(dtype: entry.dtype, shape: layout.outputShape, storage: TensorStorage(uninitialized: 0))
         if layout.outputBytes > 0 {
             if let offset = entry.offset {
-                try readSlice(entry, at: offset, layout, into: result.storage.mutableBytes, verify: verifyChecksum)
+                result = Tensor(dtype: entry.dtype, shape: layout.outputShape,
+                                storage: try readSlice(entry, at: offset, layout, verify: verifyChecksum, mapped: mapped))
             } else {
+                result = Tensor(dtype: entry.dtype, shape: layout.outputShape, storage: TensorStorage(uninitialized: layout.outputBytes))
                 let whole = try tensor(key, verifyChecksum: verifyChecksum)
                 whole.withUnsafeBytes { source in
                     var written = 0
@@ -46,16 +54,47 @@ extension SheafFile {
     }
 
     /// Reads the blocks `layout` touches of a contiguous tensor at `offset`,
-    /// verifies each, and copies the slice's runs into `output`.
-    private func readSlice(_ entry: Entry, at offset: Int, _ layout: TensorSlice,
-                           into output: UnsafeMutableRawBufferPointer, verify: Bool) throws(SheafError) {
+    /// verifies each, and returns the slice's bytes: from a mapping of the file
+    /// (a slice that is one run of bytes is returned without a copy), or read
+    /// with `pread` where the file cannot be mapped.
+    private func readSlice(_ entry: Entry, at offset: Int, _ layout: TensorSlice, verify: Bool, mapped: Bool) throws(SheafError) -> TensorStorage {
         // Without block checksums the tensor is one block, checked by its checksum.
         let blockSize = entry.blockSize ?? entry.byteCount
         let blockCount = entry.byteCount / blockSize + (entry.byteCount % blockSize == 0 ? 0 : 1)
         var needed = [Bool](repeating: false, count: blockCount)
+        var runs = 0, firstRun = 0
         layout.forEachRun { start, count in
+            if runs == 0 { firstRun = start }
+            runs += 1
             for block in (start / blockSize)...((start + count - 1) / blockSize) { needed[block] = true }
         }
+        func checkBlock(_ index: Int, _ bytes: UnsafeRawBufferPointer) throws(SheafError) {
+            let found = checksumAlgorithm.digest(bytes)
+            let expected = entry.blockSize == nil ? entry.checksum : entry.blockChecksums[index]
+            guard found == expected else {
+                let what = entry.blockSize == nil ? "" : " of block \(index) (bytes \(index * blockSize)..<\(index * blockSize + bytes.count))"
+                throw SheafError(.checksumMismatch, file: path, key: entry.key,
+                                 "\(checksumAlgorithm.rawValue) checksum mismatch: the data\(what) does not match the index's checksum \(checksumAlgorithm.format(expected))")
+            }
+        }
+        if mapped, let mapping = FileMapping(descriptor: descriptor, size: fileSize, populate: false) {
+            let tensor = UnsafeRawBufferPointer(start: mapping.base + offset, count: entry.byteCount)
+            if verify {
+                for index in 0..<blockCount where needed[index] {
+                    let start = index * blockSize
+                    try checkBlock(index, UnsafeRawBufferPointer(rebasing: tensor[start..<min(entry.byteCount, start + blockSize)]))
+                }
+            }
+            if runs == 1 { return TensorStorage(mapping: mapping, offset: offset + firstRun, byteCount: layout.outputBytes) }
+            let output = TensorStorage(uninitialized: layout.outputBytes)
+            var written = 0
+            layout.forEachRun { start, count in
+                output.mutableBytes.baseAddress!.advanced(by: written).copyMemory(from: tensor.baseAddress! + start, byteCount: count)
+                written += count
+            }
+            return output
+        }
+        let output = TensorStorage(uninitialized: layout.outputBytes)
         // Consecutive needed blocks are read with one pread each.
         var stretches: [(start: Int, bytes: TensorStorage)] = []
         var block = 0
@@ -75,13 +114,7 @@ extension SheafFile {
             if verify {
                 for index in block...last {
                     let from = index * blockSize - start, to = min(entry.byteCount, (index + 1) * blockSize) - start
-                    let found = checksumAlgorithm.digest(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(storage.mutableBytes)[from..<to]))
-                    let expected = entry.blockSize == nil ? entry.checksum : entry.blockChecksums[index]
-                    guard found == expected else {
-                        let what = entry.blockSize == nil ? "" : " of block \(index) (bytes \(index * blockSize)..<\(to + start))"
-                        throw SheafError(.checksumMismatch, file: path, key: entry.key,
-                                         "\(checksumAlgorithm.rawValue) checksum mismatch: the data\(what) does not match the index's checksum \(checksumAlgorithm.format(expected))")
-                    }
+                    try checkBlock(index, UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(storage.mutableBytes)[from..<to]))
                 }
             }
             stretches.append((start, storage))
@@ -92,9 +125,10 @@ extension SheafFile {
         layout.forEachRun { start, count in
             while start >= stretches[current].start + stretches[current].bytes.byteCount { current += 1 }
             let source = stretches[current].bytes.mutableBytes.baseAddress! + (start - stretches[current].start)
-            output.baseAddress!.advanced(by: written).copyMemory(from: source, byteCount: count)
+            output.mutableBytes.baseAddress!.advanced(by: written).copyMemory(from: source, byteCount: count)
             written += count
         }
+        return output
     }
 }
 

@@ -16,9 +16,23 @@ extension Tensor {
         }
         let n = dtype.isComplex ? count * 2 : count
         let source = storage.bytes
-        let result = TensorStorage(byteCount: try Shape.byteCount(shape, target))
+        let result = TensorStorage(uninitialized: try Shape.byteCount(shape, target))
         let out = result.mutableBytes
-        if dtype.isInteger || dtype == .bool, target.isInteger || target == .bool {
+        if target == .float32, [.bfloat16, .float16, .float64].contains(dtype) {
+            // Widening (and float64 narrowing) to float32 as tight loops: what every
+            // bfloat16 or float16 checkpoint goes through when a model loads it.
+            let floats = out.bindMemory(to: Float.self)
+            // Unaligned loads: a tensor may lie anywhere in a safetensors or npy file.
+            switch dtype {
+            case .bfloat16:
+                // Exact: a bfloat16 is the top half of a float32's bits.
+                for i in 0..<n { floats[i] = Float(bitPattern: UInt32(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16) }
+            case .float16:
+                for i in 0..<n { floats[i] = FloatFormats.float16ToFloat(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+            default:
+                for i in 0..<n { floats[i] = Float(source.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
+            }
+        } else if dtype.isInteger || dtype == .bool, target.isInteger || target == .bool {
             let read = Self.integerReader(dtype)
             let write = Self.integerWriter(target)
             for i in 0..<n { write(out, i, read(source, i)) }

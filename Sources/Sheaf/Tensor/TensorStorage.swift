@@ -124,10 +124,12 @@ final class FileMapping: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let size: Int
 
-    init?(descriptor: Int32, size: Int) {
+    /// - Parameter populate: read every page in at once (for whole loads);
+    ///   `false` maps without reading, for reads of a few parts.
+    init?(descriptor: Int32, size: Int, populate: Bool = true) {
         guard size > 0 else { return nil }
         // Read-only: a tensor that is changed is copied first (Tensor.withUnsafeMutableBytes).
-        let pointer = mmap(nil, size, PROT_READ, Platform.prefaultedMapping, descriptor, 0)
+        let pointer = mmap(nil, size, PROT_READ, populate ? Platform.prefaultedMapping : MAP_PRIVATE, descriptor, 0)
         guard let pointer, pointer != MAP_FAILED else { return nil }
         base = pointer
         self.size = size
