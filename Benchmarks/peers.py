@@ -36,6 +36,15 @@ def timed(fn):
     return samples[len(samples) // 2]
 
 
+def durable(path):
+    """fsync the saved file, as Sheaf's saves do, so saves compare like for like."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def add(workload, name, ms, note=""):
     rows.append({"workload": workload, "name": name, "ms": ms, "note": note})
 
@@ -64,19 +73,20 @@ for workload in ("large", "many-small", "model-like", "gpt2-124m", "llama-bf16")
     st = os.path.join(folder, workload + "-peer.safetensors")
     h5 = os.path.join(folder, workload + "-peer.h5")
     npz = os.path.join(folder, workload + "-peer.npz")
-    add(workload, "safetensors (numpy) save", timed(lambda: safetensors.numpy.save_file(arrays, st)))
+    add(workload, "safetensors (numpy) save + fsync", timed(lambda: (safetensors.numpy.save_file(arrays, st), durable(st))))
     add(workload, "safetensors (numpy) load", timed(lambda: safetensors.numpy.load_file(st)))
 
     def h5_save():
         with h5py.File(h5, "w") as f:
             for k, v in arrays.items():
                 f.create_dataset(k, data=v)
+        durable(h5)
 
     def h5_load():
         with h5py.File(h5, "r") as f:
             return {k: f[k][()] for k in f}
 
-    add(workload, "h5py save", timed(h5_save))
+    add(workload, "h5py save + fsync", timed(h5_save))
     add(workload, "h5py load", timed(h5_load))
     if workload == "large":
         key = sorted(arrays)[len(arrays) // 2]
@@ -99,7 +109,7 @@ for workload in ("large", "many-small", "model-like", "gpt2-124m", "llama-bf16")
         add(workload, "h5py open + slice rows", timed(lambda: h5_slice(np.s_[0:n_rows // 4])))
         add(workload, "h5py open + slice columns", timed(lambda: h5_slice(np.s_[:, 0:n_columns // 4])))
     if workload in ("large", "many-small", "model-like"):
-        add(workload, "numpy savez save", timed(lambda: np.savez(npz, **arrays)))
+        add(workload, "numpy savez save + fsync", timed(lambda: (np.savez(npz, **arrays), durable(npz))))
 
         def np_load():
             with np.load(npz) as z:
@@ -109,7 +119,7 @@ for workload in ("large", "many-small", "model-like", "gpt2-124m", "llama-bf16")
     if torch is not None:
         tensors = {k: torch.from_numpy(v) for k, v in arrays.items()}
         pt = os.path.join(folder, workload + "-peer.pt")
-        add(workload, "torch.save save", timed(lambda: torch.save(tensors, pt)))
+        add(workload, "torch.save save + fsync", timed(lambda: (torch.save(tensors, pt), durable(pt))))
         add(workload, "torch.load load", timed(lambda: torch.load(pt)))
         add(workload, "torch.load(mmap=True) load", timed(lambda: torch.load(pt, mmap=True)), "lazy pages")
         add(workload, "safetensors (torch) load", timed(lambda: safetensors.torch.load_file(st)), "lazy pages")

@@ -186,7 +186,7 @@ public enum SheafWriter {
         try hdf5(destination) { () throws(HDF5Error) in
             try root.attributes.write(.string(version), name: FormatLayout.versionAttribute)
         }
-        let json = Tensor(try JSON.encode(IndexDocument(tensors: index,
+        let json = Tensor(try IndexEncoder.encode(IndexDocument(tensors: index,
                                                          metadata_checksum: MetadataDigest.checksum(metadata, options.checksum),
                                                          structure: structure)))
         try hdf5(destination) { () throws(HDF5Error) in
