@@ -129,6 +129,8 @@ MUTANTS = [
      "try checkBlocks(tensor, entry)", "_ = tensor", "ConformanceTests"),
     ("a block count that does not match is accepted", "Sources/Sheaf/Index/IndexValidation.swift",
      "guard texts.count == count else {", "guard texts.count <= count else {", "ConformanceTests"),
+    ("the index encoder escapes control characters unlike JSONEncoder", "Sources/Sheaf/Index/IndexEncoder.swift",
+     'let hex = Array("0123456789abcdef".utf8)', 'let hex = Array("0123456789ABCDEF".utf8)', "IndexEncoderTests"),
 ]
 
 
