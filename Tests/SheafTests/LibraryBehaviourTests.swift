@@ -339,4 +339,29 @@ struct SheafSetTests {
         try text.write(toFile: index, atomically: true, encoding: .utf8)
         expectSheafError(.invalidIndex) { _ = try SheafSet(path: index) }
     }
+
+    @Test("large zeros are untouched anonymous memory, written in place; file-backed tensors are copied before a change")
+    func zeroedAndMappedStorage() throws {
+        var zeros = try Tensor(zeros: [1 << 19])  // 2 MiB: an anonymous mapping
+        #expect(zeros.storage.owner?.writable == true)
+        #expect(zeros.withUnsafeBytes { $0.allSatisfy { $0 == 0 } })
+        let before = ObjectIdentifier(zeros.storage)
+        zeros.withUnsafeMutableBytes { $0.storeBytes(of: Float(3), toByteOffset: 4, as: Float.self) }
+        #expect(ObjectIdentifier(zeros.storage) == before, "written in place, not copied")
+        #expect(try zeros.scalars(as: Float.self)[1] == 3)
+        let shared = zeros
+        zeros.withUnsafeMutableBytes { $0.storeBytes(of: Float(4), toByteOffset: 4, as: Float.self) }
+        #expect(try shared.scalars(as: Float.self)[1] == 3, "a shared storage is still copied first")
+        #expect(try Tensor(zeros: [8]).storage.owner == nil)
+
+        let folder = try TemporaryFolder()
+        var sd = StateDict()
+        sd["w"] = try Tensor(ones: [1 << 19])
+        try sd.save(to: folder.file("w.sheaf"))
+        var loaded = try StateDict(contentsOf: folder.file("w.sheaf"))["w"]!
+        #expect(loaded.storage.owner?.writable == false, "a full load maps the file")
+        loaded.withUnsafeMutableBytes { $0.storeBytes(of: Float(5), toByteOffset: 0, as: Float.self) }
+        #expect(loaded.storage.owner == nil, "changed through a private copy")
+        #expect(try StateDict(contentsOf: folder.file("w.sheaf"))["w"]!.scalars(as: Float.self)[0] == 1)
+    }
 }

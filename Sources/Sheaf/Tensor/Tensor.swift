@@ -137,7 +137,7 @@ public struct Tensor: Sendable {
     /// Calls `body` with the tensor's bytes for writing, copying them first if
     /// another tensor shares the storage.
     public mutating func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
-        if !isKnownUniquelyReferenced(&storage) || storage.owner != nil { storage = storage.copy() }
+        if !isKnownUniquelyReferenced(&storage) || storage.owner?.writable == false { storage = storage.copy() }
         return try body(storage.mutableBytes)
     }
 
