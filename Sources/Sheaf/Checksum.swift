@@ -32,8 +32,9 @@ public enum ChecksumAlgorithm: String, Sendable, CaseIterable, Codable {
     /// each block is hashed alone and fed to the whole checksum while it is
     /// still in cache.
     /// - Complexity: O(n).
-    package func digest(_ bytes: UnsafeRawBufferPointer, blockSize: Int) -> (whole: UInt64, blocks: [UInt64]) {
-        precondition(blockSize > 0)
+    /// A `blockSize` below 1 counts as 1.
+    package func digest(_ bytes: UnsafeRawBufferPointer, blockSize requested: Int) -> (whole: UInt64, blocks: [UInt64]) {
+        let blockSize = max(requested, 1)
         var blocks: [UInt64] = []
         blocks.reserveCapacity(bytes.count / blockSize + 1)
         switch self {

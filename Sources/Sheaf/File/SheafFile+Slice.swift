@@ -38,13 +38,7 @@ extension SheafFile {
             } else {
                 result = Tensor(dtype: entry.dtype, shape: layout.outputShape, storage: TensorStorage(uninitialized: layout.outputBytes))
                 let whole = try tensor(key, verifyChecksum: verifyChecksum)
-                whole.withUnsafeBytes { source in
-                    var written = 0
-                    layout.forEachRun { start, count in
-                        result.storage.mutableBytes.baseAddress!.advanced(by: written).copyMemory(from: source.baseAddress! + start, byteCount: count)
-                        written += count
-                    }
-                }
+                whole.withUnsafeBytes { layout.gather(from: $0, into: result.storage.mutableBytes) }
             }
         }
         if entry.dtype == .bool {
@@ -87,11 +81,7 @@ extension SheafFile {
             }
             if runs == 1 { return TensorStorage(mapping: mapping, offset: offset + firstRun, byteCount: layout.outputBytes) }
             let output = TensorStorage(uninitialized: layout.outputBytes)
-            var written = 0
-            layout.forEachRun { start, count in
-                output.mutableBytes.baseAddress!.advanced(by: written).copyMemory(from: tensor.baseAddress! + start, byteCount: count)
-                written += count
-            }
+            layout.gather(from: tensor, into: output.mutableBytes)
             return output
         }
         let output = TensorStorage(uninitialized: layout.outputBytes)
@@ -154,6 +144,16 @@ struct TensorSlice {
         ranges = given + shape[given.count...].map { 0..<$0 }
         outputShape = ranges.map(\.count)
         outputBytes = outputShape.reduce(itemSize, *)
+    }
+
+    /// Copies the slice's runs out of the whole tensor's bytes, in order.
+    func gather(from tensor: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+        var written = 0
+        forEachRun { start, count in
+            UnsafeMutableRawBufferPointer(rebasing: output[written..<(written + count)])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: tensor[start..<(start + count)]))
+            written += count
+        }
     }
 
     /// Calls `body(byteOffset, byteCount)` for each run of the slice, in order.

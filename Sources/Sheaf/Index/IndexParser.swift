@@ -145,30 +145,24 @@ extension JSONReader {
 
     /// An array of integers.
     mutating func integers() throws -> [Int] {
-        try expect("[")
-        var values: [Int] = []
-        skipSpace()
-        if try consume("]") { return values }
-        while true {
-            skipSpace()
-            guard let value = integer() else { throw Failure() }
-            values.append(value)
-            skipSpace()
-            if try consume(",") { continue }
-            try expect("]")
-            return values
+        try array { (reader: inout JSONReader) throws -> Int in
+            guard let value = reader.integer() else { throw Failure() }
+            return value
         }
     }
 
     /// An array of strings.
-    mutating func strings() throws -> [String] {
+    mutating func strings() throws -> [String] { try array { try $0.string() } }
+
+    /// An array whose elements `element` reads.
+    mutating func array<T>(_ element: (inout JSONReader) throws -> T) throws -> [T] {
         try expect("[")
-        var values: [String] = []
+        var values: [T] = []
         skipSpace()
         if try consume("]") { return values }
         while true {
             skipSpace()
-            values.append(try string())
+            values.append(try element(&self))
             skipSpace()
             if try consume(",") { continue }
             try expect("]")
