@@ -95,6 +95,7 @@ public enum Interchange {
         switch detected {
         case .sheaf:
             if SheafSet.isSetIndex(path: path) { return try SheafSetSource(path: path) }
+            if DistributedCheckpoint.isMaster(path: path) { return try DistributedSource(path: path) }
             return try SheafSource(file: try SheafFile(path: path))
         case .hdf5: return try HDF5Source(path: path)
         case .keras:

@@ -69,74 +69,16 @@ extension SheafFile {
         }
         guard let file = try openHDF5(hdf5Path, path: path, opened: openedInfo) else { return nil }
         let root = try hdf5(path) { () throws(HDF5Error) in try file.root() }
-        let rootAttributes = try hdf5(path) { () throws(HDF5Error) in try root.attributes.names() }
-
-        func stringAttribute(_ name: String) throws(SheafError) -> String? {
-            guard rootAttributes.contains(name) else { return nil }
-            guard case .string(let value)? = try hdf5(path, { () throws(HDF5Error) in
-                try root.attributes.read(name)
-            }) else {
-                throw SheafError(.invalidFile, file: path, "root attribute \(name) must be a string")
+        let header = try Self.readHeader(root, path: path)
+        guard let kind = SheafKind(rawValue: header.kind) else {
+            if header.kind == DistributedCheckpoint.kindName {
+                throw SheafError(.unsupported, file: path,
+                                 "the master file of a distributed checkpoint (Spec/FORMAT.md §17), not one file's tensors: open it with DistributedCheckpoint, or `sheaf convert` it to one file")
             }
-            return value
+            throw SheafError(.unknownKind, file: path, "unknown kind '\(header.kind)', expected tensor, list or dict")
         }
-        guard let format = try stringAttribute(FormatLayout.formatAttribute) else {
-            throw SheafError(.notSheaf, file: path, "an HDF5 file but not a Sheaf file (no '\(FormatLayout.formatAttribute)' root attribute)")
-        }
-        guard format == FormatLayout.formatName else {
-            throw SheafError(.notSheaf, file: path, "an HDF5 file but not a Sheaf file ('\(FormatLayout.formatAttribute)' is '\(format)', expected '\(FormatLayout.formatName)')")
-        }
-        guard let version = try stringAttribute(FormatLayout.versionAttribute) else {
-            throw SheafError(.invalidFile, file: path, "missing root attribute '\(FormatLayout.versionAttribute)'")
-        }
-        let parts = version.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let major = Int(parts[0]), Int(parts[1]) != nil, major >= 0 else {
-            throw SheafError(.invalidFile, file: path, "'\(FormatLayout.versionAttribute)' is '\(version)', expected MAJOR.MINOR")
-        }
-        guard major == FormatLayout.majorVersion else {
-            throw SheafError(.unsupportedVersion, file: path,
-                             "file is Sheaf format \(version); this reader supports \(FormatLayout.majorVersion).x")
-        }
-        guard let kindName = try stringAttribute(FormatLayout.kindAttribute) else {
-            throw SheafError(.invalidFile, file: path, "missing root attribute '\(FormatLayout.kindAttribute)'")
-        }
-        guard let kind = SheafKind(rawValue: kindName) else {
-            throw SheafError(.unknownKind, file: path, "unknown kind '\(kindName)', expected tensor, list or dict")
-        }
-        guard let algorithmName = try stringAttribute(FormatLayout.checksumAttribute) else {
-            throw SheafError(.invalidFile, file: path, "missing root attribute '\(FormatLayout.checksumAttribute)'")
-        }
-        guard let algorithm = ChecksumAlgorithm(rawValue: algorithmName) else {
-            throw SheafError(.unsupported, file: path, "unknown checksum algorithm '\(algorithmName)', expected xxh3-64 or crc32")
-        }
-        let metadata = try Self.readMetadata(root.attributes, names: rootAttributes, path: path, key: nil)
-
-        // The index.
-        guard try hdf5(path, { () throws(HDF5Error) in try root.contains(FormatLayout.indexDataset) }) else {
-            throw SheafError(.invalidIndex, file: path, "missing index dataset '/\(FormatLayout.indexDataset)'")
-        }
-        let json = try hdf5(path) { () throws(HDF5Error) -> [UInt8]? in
-            let dataset = try root.openDataset(FormatLayout.indexDataset)
-            guard let shape = try dataset.shape(), shape.count == 1,
-                  try dataset.datatype().describe() == (try HDF5Datatype.int(bits: 8, signed: false).describe())
-            else { return nil }
-            guard shape[0] <= FormatLayout.maxIndexBytes else { return [] }
-            _ = try dataset.checkReadable()
-            var bytes = [UInt8](repeating: 0, count: shape[0])
-            let type = try HDF5Datatype.int(bits: 8, signed: false)
-            if !bytes.isEmpty {
-                try bytes.withUnsafeMutableBytes { buffer in
-                    Result { () throws(HDF5Error) in try dataset.read(into: buffer, as: type) }
-                }.get()
-            }
-            return bytes
-        }
-        guard let json else {
-            throw SheafError(.invalidIndex, file: path, "index dataset must be a 1-d uint8 array")
-        }
-        guard !json.isEmpty else {
-            throw SheafError(.limitExceeded, file: path, "index is empty or larger than \(FormatLayout.maxIndexBytes) bytes")
-        }
+        let (version, algorithm, metadata) = (header.version, header.algorithm, header.metadata)
+        let json = try Self.readIndexBytes(root, path: path)
         // The fast reader; Foundation's decoder describes what is wrong when it fails.
         let document: IndexDocument
         switch IndexParser.parse(json) {
@@ -175,5 +117,81 @@ extension SheafFile {
         return SheafFile(path: path, kind: kind, version: version, checksumAlgorithm: algorithm, metadata: metadata,
                          structure: document.structure, indexChecksum: json.withUnsafeBytes { algorithm.digest($0) }, entries: entries, positions: positions, file: file, tensors: tensors, descriptor: descriptor,
                          fileSize: fileSize)
+    }
+
+    /// The root attributes of §2 and the file's metadata, checked: format
+    /// `sheaf`, version `MAJOR.MINOR` of this major version, a known checksum
+    /// algorithm. The kind is returned as written (callers know which they read).
+    static func readHeader(_ root: borrowing HDF5Group, path: String) throws(SheafError)
+        -> (version: String, kind: String, algorithm: ChecksumAlgorithm, metadata: Metadata) {
+        let rootAttributes = try hdf5(path) { () throws(HDF5Error) in try root.attributes.names() }
+        func stringAttribute(_ name: String) throws(SheafError) -> String? {
+            guard rootAttributes.contains(name) else { return nil }
+            guard case .string(let value)? = try hdf5(path, { () throws(HDF5Error) in
+                try root.attributes.read(name)
+            }) else {
+                throw SheafError(.invalidFile, file: path, "root attribute \(name) must be a string")
+            }
+            return value
+        }
+        guard let format = try stringAttribute(FormatLayout.formatAttribute) else {
+            throw SheafError(.notSheaf, file: path, "an HDF5 file but not a Sheaf file (no '\(FormatLayout.formatAttribute)' root attribute)")
+        }
+        guard format == FormatLayout.formatName else {
+            throw SheafError(.notSheaf, file: path, "an HDF5 file but not a Sheaf file ('\(FormatLayout.formatAttribute)' is '\(format)', expected '\(FormatLayout.formatName)')")
+        }
+        guard let version = try stringAttribute(FormatLayout.versionAttribute) else {
+            throw SheafError(.invalidFile, file: path, "missing root attribute '\(FormatLayout.versionAttribute)'")
+        }
+        let parts = version.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, let major = Int(parts[0]), Int(parts[1]) != nil, major >= 0 else {
+            throw SheafError(.invalidFile, file: path, "'\(FormatLayout.versionAttribute)' is '\(version)', expected MAJOR.MINOR")
+        }
+        guard major == FormatLayout.majorVersion else {
+            throw SheafError(.unsupportedVersion, file: path,
+                             "file is Sheaf format \(version); this reader supports \(FormatLayout.majorVersion).x")
+        }
+        guard let kindName = try stringAttribute(FormatLayout.kindAttribute) else {
+            throw SheafError(.invalidFile, file: path, "missing root attribute '\(FormatLayout.kindAttribute)'")
+        }
+        guard let algorithmName = try stringAttribute(FormatLayout.checksumAttribute) else {
+            throw SheafError(.invalidFile, file: path, "missing root attribute '\(FormatLayout.checksumAttribute)'")
+        }
+        guard let algorithm = ChecksumAlgorithm(rawValue: algorithmName) else {
+            throw SheafError(.unsupported, file: path, "unknown checksum algorithm '\(algorithmName)', expected xxh3-64 or crc32")
+        }
+        let metadata = try Self.readMetadata(root.attributes, names: rootAttributes, path: path, key: nil)
+        return (version, kindName, algorithm, metadata)
+    }
+
+    /// The bytes of the index dataset (§8): a 1-d uint8 dataset of at most
+    /// ``FormatLayout/maxIndexBytes``.
+    static func readIndexBytes(_ root: borrowing HDF5Group, path: String) throws(SheafError) -> [UInt8] {
+        guard try hdf5(path, { () throws(HDF5Error) in try root.contains(FormatLayout.indexDataset) }) else {
+            throw SheafError(.invalidIndex, file: path, "missing index dataset '/\(FormatLayout.indexDataset)'")
+        }
+        let json = try hdf5(path) { () throws(HDF5Error) -> [UInt8]? in
+            let dataset = try root.openDataset(FormatLayout.indexDataset)
+            guard let shape = try dataset.shape(), shape.count == 1,
+                  try dataset.datatype().describe() == (try HDF5Datatype.int(bits: 8, signed: false).describe())
+            else { return nil }
+            guard shape[0] <= FormatLayout.maxIndexBytes else { return [] }
+            _ = try dataset.checkReadable()
+            var bytes = [UInt8](repeating: 0, count: shape[0])
+            let type = try HDF5Datatype.int(bits: 8, signed: false)
+            if !bytes.isEmpty {
+                try bytes.withUnsafeMutableBytes { buffer in
+                    Result { () throws(HDF5Error) in try dataset.read(into: buffer, as: type) }
+                }.get()
+            }
+            return bytes
+        }
+        guard let json else {
+            throw SheafError(.invalidIndex, file: path, "index dataset must be a 1-d uint8 array")
+        }
+        guard !json.isEmpty else {
+            throw SheafError(.limitExceeded, file: path, "index is empty or larger than \(FormatLayout.maxIndexBytes) bytes")
+        }
+        return json
     }
 }

@@ -159,6 +159,17 @@ struct TensorSlice {
     /// Calls `body(byteOffset, byteCount)` for each run of the slice, in order.
     /// - Complexity: O(runs); a run spans the innermost dimensions the slice
     ///   takes whole plus the last one it cuts.
+    /// The inverse of ``gather(from:into:)``: writes the slice's elements,
+    /// dense in C order in `slice`, to their places in `tensor`.
+    func scatter(from slice: UnsafeRawBufferPointer, into tensor: UnsafeMutableRawBufferPointer) {
+        var read = 0
+        forEachRun { start, count in
+            UnsafeMutableRawBufferPointer(rebasing: tensor[start..<(start + count)])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: slice[read..<(read + count)]))
+            read += count
+        }
+    }
+
     func forEachRun(_ body: (Int, Int) -> Void) {
         guard outputBytes > 0 else { return }
         var strides = [Int](repeating: itemSize, count: shape.count)

@@ -25,6 +25,7 @@ extension SheafFile {
     /// - Complexity: O(total bytes + number of objects).
     public static func verify(path: String) -> [VerificationProblem] {
         if SheafSet.isSetIndex(path: path) { return SheafSet.verify(path: path) }
+        if DistributedCheckpoint.isMaster(path: path) { return DistributedCheckpoint.verify(path: path) }
         let file: SheafFile
         do { file = try SheafFile(path: path) } catch {
             return [VerificationProblem(key: error.key, message: error.message, code: error.code)]

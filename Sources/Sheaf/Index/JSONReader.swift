@@ -34,6 +34,25 @@ package struct JSONReader {
         return reader.position == bytes.count ? value : nil
     }
 
+    /// Whether `bytes` is one JSON object in which no object, at any depth,
+    /// repeats a member name (parsers disagree on which repeat wins).
+    package static func isObjectWithoutRepeatedMembers(_ bytes: [UInt8]) -> Bool {
+        func check(_ value: Value) -> Bool {
+            switch value {
+            case .object(let members):
+                var names: Set<String> = []
+                for member in members {
+                    guard names.insert(member.0).inserted, check(member.1) else { return false }
+                }
+                return true
+            case .array(let items): return items.allSatisfy(check)
+            default: return true
+            }
+        }
+        guard let value = value(of: bytes), case .object = value else { return false }
+        return check(value)
+    }
+
     mutating func expect(_ character: Unicode.Scalar) throws {
         guard try consume(character) else { throw Failure() }
     }

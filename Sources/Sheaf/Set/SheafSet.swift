@@ -35,7 +35,7 @@ public final class SheafSet {
 
     /// The set index document.
     struct Document: Codable {
-        struct ShardRecord: Codable {
+        struct ShardRecord: Codable, Equatable {
             var file: String
             /// `ALGORITHM:HEX` of the shard's index bytes.
             var index_checksum: String
