@@ -140,6 +140,32 @@ struct DistributedCheckpointTests {
         #expect(SheafFile.verify(path: masters[0]) == [])
     }
 
+    @Test("h5py opens the master and reads every whole tensor through its virtual datasets, from another folder",
+          .enabled(if: pythonAvailable, "needs the test virtual environment (scripts/test.sh makes it)"))
+    func h5pyReadsTheMaster() throws {
+        let folder = try TemporaryFolder(), elsewhere = try TemporaryFolder()
+        _ = try save(seed: 11, size: 4, into: folder.path)
+        let expected = try shardedModel(seed: 11).map { key, tensor, _ in
+            [key, try FormatLayout.linkName(for: key), tensor.withUnsafeBytes { $0.map { String(format: "%02x", $0) }.joined() }]
+        }
+        try JSONSerialization.data(withJSONObject: expected).write(to: URL(fileURLWithPath: elsewhere.file("expected.json")))
+        let script = """
+        import h5py, json, sys, numpy as np
+        expected = json.load(open("expected.json"))
+        with h5py.File(sys.argv[1], "r") as f:
+            assert f.attrs["sheaf_kind"] == "distributed"
+            for key, name, hex in expected:
+                data = f["tensors"][name]
+                assert data.is_virtual or data.size == 0, key
+                raw = np.ascontiguousarray(data[()]).tobytes()
+                assert raw.hex() == hex, key
+        print("ok", len(expected))
+        """
+        let result = try runProcess(try #require(testPython), ["-c", script, folder.file("checkpoint.sheaf")], in: elsewhere.path)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "ok 11\n")
+    }
+
     @Test("an ordinary reader refuses the master, naming what it is")
     func ordinaryReaderRefuses() throws {
         let folder = try TemporaryFolder()
@@ -155,15 +181,25 @@ struct DistributedCheckpointTests {
     func generationsAndDeterminism() throws {
         let folder = try TemporaryFolder(), other = try TemporaryFolder()
         _ = try save(seed: 1, size: 4, into: folder.path)
+        // What killed saves leave: a shard file and temporary files of a generation never committed.
+        for leftover in ["checkpoint-g00002-rank00003-of-00004.sheaf", ".sheaf-tmp-checkpoint-g00002-rank00000-of-00004.sheaf-x1",
+                         ".sheaf-tmp-checkpoint.sheaf-x2"] {
+            _ = FileManager.default.createFile(atPath: folder.file(leftover), contents: Data([1]))
+        }
+        _ = FileManager.default.createFile(atPath: folder.file("other-g00001-rank00000-of-00001.sheaf"), contents: Data([1]))
         _ = try save(seed: 2, size: 2, into: folder.path)
-        #expect(folder.contents == ["checkpoint-g00002-rank00000-of-00002.sheaf", "checkpoint-g00002-rank00001-of-00002.sheaf",
-                                    "checkpoint.sheaf"])
+        #expect(folder.contents == ["checkpoint-g00003-rank00000-of-00002.sheaf", "checkpoint-g00003-rank00001-of-00002.sheaf",
+                                    "checkpoint.sheaf", "other-g00001-rank00000-of-00001.sheaf"])
         let loaded = try DistributedCheckpoint(path: folder.file("checkpoint.sheaf"))
         #expect(try same(loaded.tensor("embed.weight"), shardedModel(seed: 2)[0].tensor))
-        _ = try save(seed: 2, size: 2, into: other.path)
-        _ = try save(seed: 2, size: 2, into: other.path)
+        let third = try TemporaryFolder()
+        for target in [other, third] {
+            _ = try save(seed: 1, size: 4, into: target.path)
+            _ = try save(seed: 2, size: 2, into: target.path)
+        }
+        #expect(other.contents.count == 3)
         for name in other.contents {
-            #expect(FileManager.default.contents(atPath: other.file(name)) == FileManager.default.contents(atPath: folder.file(name)), "\(name)")
+            #expect(FileManager.default.contents(atPath: other.file(name)) == FileManager.default.contents(atPath: third.file(name)), "\(name)")
         }
     }
 

@@ -32,6 +32,7 @@ extension DistributedCheckpoint {
 
     /// Saves a checkpoint sharded across the ranks of `communicator`: every
     /// rank calls this with its own pieces (``TensorShard``), and together they
+    /// (making `folder` if it is missing, not its parents)
     /// write `folder/NAME-gGGGGG-rankRRRRR-of-NNNNN.sheaf` (one ordinary Sheaf
     /// file per rank, with block checksums as `options` gives) and then rank 0
     /// writes the master `folder/NAME.sheaf`, atomically, after every shard
@@ -58,6 +59,10 @@ extension DistributedCheckpoint {
         //    same decision from the same gathered plans.
         var plan = Plan(error: nil, pieces: [], generation: nil)
         plan.error = localProblem(pieces, name: name, metadata: metadata, masterPath: masterPath)
+        // The folder is made if missing (by every rank: they may not share one view of it yet).
+        if plan.error == nil, mkdir(folder, 0o755) != 0, errno != EEXIST {
+            plan.error = "cannot create the folder \(folder): \(String(cString: strerror(errno)))"
+        }
         plan.pieces = pieces.map { Plan.Piece(key: $0.key, dtype: $0.tensor.dtype.rawValue, shape: $0.shape, start: $0.start, count: $0.tensor.shape) }
         if rank == 0 { plan.generation = nextGeneration(folder: folder, name: name) }
         let plans: [Plan] = try exchange(plan, communicator, file: masterPath)
@@ -189,17 +194,26 @@ extension DistributedCheckpoint {
         return values
     }
 
-    /// The shard files of checkpoint `name` in `folder`:
-    /// `NAME-gGGGGG-rankRRRRR-of-NNNNN.sheaf`, with their generation.
-    static func shardFiles(folder: String, name: String) -> [(file: String, generation: Int)] {
+    /// The shard files of checkpoint `name` in `folder`,
+    /// `NAME-gGGGGG-rankRRRRR-of-NNNNN.sheaf`, with their generation; with
+    /// `temporaries`, also the temporary files of interrupted writes of them
+    /// and of the master (generation 0).
+    static func shardFiles(folder: String, name: String, temporaries: Bool = false) -> [(file: String, generation: Int)] {
         guard let directory = opendir(folder) else { return [] }
         defer { closedir(directory) }
         var found: [(String, Int)] = []
-        let prefix = name + "-g"
+        let prefix = name + "-g", master = AtomicFile.temporaryPrefix + name + ".sheaf-"
         while let item = readdir(directory) {
             let file = withUnsafeBytes(of: item.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            guard file.hasPrefix(prefix), file.hasSuffix(".sheaf") else { continue }
-            let rest = file.dropFirst(prefix.count)
+            if temporaries, file.hasPrefix(master) {
+                found.append((file, 0))
+                continue
+            }
+            var rest = Substring(file)
+            if temporaries, rest.hasPrefix(AtomicFile.temporaryPrefix) { rest = rest.dropFirst(AtomicFile.temporaryPrefix.count) }
+            else if !file.hasSuffix(".sheaf") { continue }
+            guard rest.hasPrefix(prefix) else { continue }
+            rest = rest.dropFirst(prefix.count)
             guard let dash = rest.firstIndex(of: "-"), let generation = Int(rest[..<dash]), generation >= 0,
                   rest[dash...].hasPrefix("-rank") else { continue }
             found.append((file, generation))
@@ -216,9 +230,11 @@ extension DistributedCheckpoint {
     }
 
     /// Removes `name`'s shard files not in `keeping` (earlier checkpoints, and
-    /// saves killed before their commit).
+    /// saves killed before their commit) and the temporary files interrupted
+    /// saves left. Saving one checkpoint name from two jobs at once is not
+    /// supported: this would remove the other's files in progress.
     private static func removeEarlierGenerations(folder: String, name: String, keeping: Set<String>) {
-        for (file, _) in shardFiles(folder: folder, name: name) where !keeping.contains(file) {
+        for (file, _) in shardFiles(folder: folder, name: name, temporaries: true) where !keeping.contains(file) {
             unlink(folder + "/" + file)
         }
     }

@@ -8,7 +8,7 @@ import Glibc
 /// Paths live in fixed C buffers; a bit mask says which slots are live. The
 /// handler reads only the mask and the buffers and calls only `unlink`,
 /// `signal` and `raise`, all async-signal-safe.
-package enum PendingTemporaryFiles {
+public enum PendingTemporaryFiles {
     static let slotCount = 16
     static let slotBytes = 4096
     // nonisolated(unsafe): a raw buffer allocated once and never freed; slots are
@@ -45,7 +45,7 @@ package enum PendingTemporaryFiles {
     /// signals that remove every pending temporary file, then die of the same
     /// signal as before. Signals the process was started ignoring stay ignored. For programs (the `sheaf` command); a library user who
     /// owns the process's signals can call it or not.
-    package static func removeOnFatalSignals() {
+    public static func removeOnFatalSignals() {
         _ = paths
         _ = live.load(ordering: .relaxed)
         for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL] {
