@@ -10,6 +10,7 @@ if [ ! -x .venv/bin/python ]; then
     transformers torchvision keras
 fi
 .venv/bin/python make_format_fixtures.py
+.venv/bin/python make_distributed_fixtures.py
 .venv/bin/python make_interchange_fixtures.py
 .venv/bin/python make_safetensors_rules_fixtures.py
 .venv/bin/python make_torch_legacy_fixtures.py

@@ -332,3 +332,52 @@ struct DistributedCheckpointTests {
         #expect(try same(DistributedCheckpoint(path: hostile).tensor("embed.weight"), shardedModel(seed: 4)[0].tensor))
     }
 }
+
+/// One checkpoint of Fixtures/distributed/manifest.json.
+struct DistributedFixture: CustomTestStringConvertible, Sendable {
+    let record: [String: JSONValue]
+    var path: String { record["path"]?.string ?? "" }
+    var testDescription: String { path }
+
+    static let all: [DistributedFixture] = {
+        guard let data = FileManager.default.contents(atPath: fixturePath("distributed/manifest.json")),
+              let manifest = try? JSONDecoder().decode(JSONValue.self, from: data),
+              let records = manifest.object?["checkpoints"]?.array else { return [] }
+        return records.compactMap { $0.object.map(DistributedFixture.init(record:)) }
+    }()
+}
+
+@Suite("Distributed checkpoints written by h5py from the spec (Fixtures/distributed)")
+struct DistributedConformanceTests {
+    @Test("the h5py-written checkpoint loads whole and in slices with the described content, and verifies clean")
+    func valid() throws {
+        let fixture = try #require(DistributedFixture.all.first { $0.record["valid"]?.bool == true })
+        let master = fixturePath("distributed/\(fixture.path)/checkpoint.sheaf")
+        let checkpoint = try DistributedCheckpoint(path: master)
+        #expect(checkpoint.metadata == ["epoch": .int(3)])
+        let tensors = try #require(fixture.record["tensors"]?.array)
+        #expect(checkpoint.keys == tensors.compactMap { $0.object?["key"]?.string })
+        for expected in tensors.compactMap(\.object) {
+            let key = try #require(expected["key"]?.string)
+            let tensor = try checkpoint.tensor(key)
+            #expect(tensor.dtype.rawValue == expected["dtype"]?.string, "\(key)")
+            #expect(tensor.shape.map { Int64($0) } == expected["shape"]?.array?.compactMap(\.int), "\(key)")
+            let hex = tensor.withUnsafeBytes { $0.map { String(format: "%02x", $0) }.joined() }
+            #expect(hex == expected["hex"]?.string, "\(key)")
+            // The last row (or element) alone, across the pieces.
+            if let rows = tensor.shape.first, rows > 0 {
+                #expect(same(try checkpoint.tensor(key, slice: [(rows - 1)..<rows]), try slice(tensor, [(rows - 1)..<rows])), "\(key)")
+            }
+        }
+        #expect(DistributedCheckpoint.verify(path: master) == [])
+    }
+
+    @Test("each invalid checkpoint is refused with its error", arguments: DistributedFixture.all.filter { $0.record["valid"]?.bool == false })
+    func invalid(_ fixture: DistributedFixture) throws {
+        let master = fixturePath("distributed/\(fixture.path)/checkpoint.sheaf")
+        let expected = try #require(fixture.record["error"]?.string)
+        #expect(throws: SheafError.self) { _ = try DistributedCheckpoint(path: master) }
+        do { _ = try DistributedCheckpoint(path: master) } catch { #expect(error.message.contains(expected), "\(error)") }
+        #expect(DistributedCheckpoint.verify(path: master).contains { $0.message.contains(expected) })
+    }
+}
