@@ -131,6 +131,26 @@ MUTANTS = [
      "guard texts.count == count else {", "guard texts.count <= count else {", "ConformanceTests"),
     ("the index encoder escapes control characters unlike JSONEncoder", "Sources/Sheaf/Index/IndexEncoder.swift",
      'let hex = Array("0123456789abcdef".utf8)', 'let hex = Array("0123456789ABCDEF".utf8)', "IndexEncoderTests"),
+    # Distributed checkpoints (Spec §17).
+    ("overlapping pieces are accepted", "Sources/Sheaf/Distributed/DistributedIndex.swift",
+     "if overlaps { throw bad(", "if overlaps && tensor.pieces.isEmpty { throw bad(", "Distributed"),
+    ("a shard that is a symbolic link is followed", "Sources/Sheaf/Distributed/DistributedCheckpoint.swift",
+     "guard info.st_mode & S_IFMT == S_IFREG else {", "guard info.st_mode & S_IFMT != S_IFDIR else {", "Distributed"),
+    ("a shard name with a folder part is accepted", "Sources/Sheaf/Distributed/DistributedIndex.swift",
+     "guard SheafSet.isPlainName(shard.file) else {", "guard !shard.file.isEmpty else {", "Distributed"),
+    ("a slice places each piece's part at the piece's start, not the slice's", "Sources/Sheaf/Distributed/DistributedCheckpoint.swift",
+     "placement.append((low - range.lowerBound)..<(high - range.lowerBound))", "placement.append(low..<high)", "Distributed"),
+    ("replicated pieces are written by every rank", "Sources/Sheaf/Distributed/DistributedCheckpoint+Save.swift",
+     "if tensor.pieces.contains(where: { $0.start == piece.start && $0.count == piece.count }) { continue }",
+     "if tensor.pieces.contains(where: { $0.start == piece.start && $0.count == piece.count && $0.shard == rank }) { continue }", "Distributed"),
+    ("the master is written although a rank failed", "Sources/Sheaf/Distributed/DistributedCheckpoint+Save.swift",
+     "if let failed = reports.firstIndex(where: { $0.error != nil || $0.indexChecksum == nil }) {",
+     "if let failed = reports.firstIndex(where: { $0.indexChecksum == nil && $0.error == \"\\0\" }) {", "Distributed"),
+    ("verify does not compare the virtual mappings", "Sources/Sheaf/Distributed/DistributedCheckpoint+Verify.swift",
+     "if found.mappings.sorted(by: order) != wanted.sorted(by: order) {", "if found.mappings.count != wanted.count {", "Distributed"),
+    ("the shard's recorded index checksum is not compared", "Sources/Sheaf/Distributed/DistributedCheckpoint.swift",
+     "recorded == ShardChecksum(algorithm: file.checksumAlgorithm, value: file.indexChecksum) else {",
+     "recorded.algorithm == file.checksumAlgorithm else {", "Distributed"),
 ]
 
 

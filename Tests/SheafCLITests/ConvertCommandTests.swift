@@ -101,6 +101,28 @@ struct ConvertCommandTests {
         #expect(try sheaf("inspect", index).status == 1)
     }
 
+    @Test("a distributed checkpoint's master: inspect, verify, diff and convert read it as one state dict; a broken one exits 1")
+    func distributedCheckpoints() throws {
+        let folder = try TemporaryFolder()
+        let master = fixturePath("distributed/valid/checkpoint.sheaf")
+        let inspected = try sheaf("inspect", master)
+        #expect(inspected.status == 0 && inspected.stdout.contains("1.3, distributed over 2 ranks") && inspected.stdout.contains("2 pieces"),
+                "\(inspected.stdout)")
+        #expect(try sheaf("verify", master).stdout.contains(": OK"))
+        let converted = try sheaf("convert", master, folder.file("whole.sheaf"))
+        #expect(converted.status == 0, "\(converted.stderr)")
+        #expect(try sheaf("diff", master, folder.file("whole.sheaf")).status == 0)
+        #expect(try sheaf("convert", master, folder.file("whole.safetensors")).status == 0)
+        #expect(try sheaf("diff", folder.file("whole.safetensors"), master).status == 0)
+        // Without isolation too (the master is read by its path in this process then).
+        #expect(try sheaf("verify", "--no-isolate", master).stdout.contains(": OK"))
+        let stale = try sheaf("verify", fixturePath("distributed/stale_shard/checkpoint.sheaf"))
+        #expect(stale.status == 1 && stale.stdout.contains("not the file this checkpoint was saved with"), "\(stale.stdout)")
+        let outside = try sheaf("convert", fixturePath("distributed/outside_folder/checkpoint.sheaf"), folder.file("out.sheaf"))
+        #expect(outside.status == 1 && outside.stderr.contains("not a file name in the master's folder"), "\(outside.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.file("out.sheaf")))
+    }
+
     @Test("Sheaf converts back to PyTorch checkpoints: same keys, dtypes, shapes, bytes and ties; the loader's rules hold",
           .enabled(if: pythonAvailable, "needs the test virtual environment (scripts/test.sh makes it)"))
     func toTorch() throws {

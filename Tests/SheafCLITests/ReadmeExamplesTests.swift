@@ -17,7 +17,7 @@ struct ReadmeExamplesTests {
     }()
 
     @Test("the README has its four Swift examples")
-    func found() { #expect(Self.blocks.count == 4) }
+    func found() { #expect(Self.blocks.count == 5) }
 
     @Test("each Swift example compiles as written in Swift 6 mode with no warnings", arguments: Self.blocks.indices)
     func compiles(_ index: Int) throws {
