@@ -12,7 +12,18 @@ import Synchronization
 /// external links cannot be traversed, no filter plugin is loaded from disk,
 /// and the environment variables that redirect outside-file lookups are removed.
 package enum HDF5Library {
-    private static let lock: Mutex<Bool> = Mutex(false)
+    private static let lock = Mutex(())
+    /// libhdf5's one-time setup, run before the first call by Swift's
+    /// once-only initialization of globals. (Kept out of the mutex's value:
+    /// `Mutex` on Linux synchronizes through futexes the thread sanitizer
+    /// cannot see, so state inside it reads as a race when two threads make
+    /// the first calls at once.)
+    private static let prepared: Bool = {
+        chdf5_prepare()
+        _ = H5open()
+        chdf5_harden()
+        return true
+    }()
 
     /// Runs `body` (one C call) under the lock; `failed` says whether its result
     /// means failure, in which case the error stack becomes an ``HDF5Error``.
@@ -21,13 +32,8 @@ package enum HDF5Library {
         _ operation: String, _ object: @autoclosure () -> String,
         failed: (R) -> Bool, _ body: () -> R
     ) throws(HDF5Error) -> R {
-        let outcome: Result<R, HDF5Error> = lock.withLock { initialized in
-            if !initialized {
-                chdf5_prepare()
-                _ = H5open()
-                chdf5_harden()
-                initialized = true
-            }
+        _ = prepared
+        let outcome: Result<R, HDF5Error> = lock.withLock { _ in
             _ = chdf5_silence_errors()
             let value = body()
             if failed(value) {
