@@ -95,8 +95,10 @@ public enum Interchange {
         switch detected {
         case .sheaf:
             if SheafSet.isSetIndex(path: path) { return try SheafSetSource(path: path) }
-            if DistributedCheckpoint.isMaster(path: path) { return try DistributedSource(path: path) }
-            return try SheafSource(file: try SheafFile(path: path))
+            do { return try SheafSource(file: try SheafFile(path: path)) } catch where error.code == .unsupported && DistributedCheckpoint.isMaster(path: path) {
+                // SheafFile refuses a distributed checkpoint's master; probed only then.
+                return try DistributedSource(path: path)
+            }
         case .hdf5: return try HDF5Source(path: path)
         case .keras:
             let file = try FileReader(path: path)

@@ -320,7 +320,7 @@ struct DistributedCheckpointTests {
         let folder = try TemporaryFolder()
         _ = try save(seed: 4, size: 2, into: folder.path)
         let master = folder.file("checkpoint.sheaf")
-        // Rewrite the master with embed.weight's first mapping pointing at another file.
+        // A master whose datasets map rank 0's pieces from another file, while its index names the real shards.
         let (_, _, metadata, index) = try DistributedCheckpoint.readMaster(master)
         var changed = index
         changed.distributed.shards[0].file = "elsewhere.sheaf"

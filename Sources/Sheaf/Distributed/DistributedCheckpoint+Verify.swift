@@ -12,12 +12,7 @@ extension DistributedCheckpoint {
         do { checkpoint = try DistributedCheckpoint(path: path) } catch {
             return [VerificationProblem(key: error.key, message: error.message, code: error.code)]
         }
-        var problems: [VerificationProblem] = []
-        for (name, shard) in zip(checkpoint.shardNames, checkpoint.shards) {
-            for problem in shard.file.verify() {
-                problems.append(VerificationProblem(key: problem.key, message: "shard \(name): \(problem.message)", code: problem.code))
-            }
-        }
+        var problems = SheafSet.verify(checkpoint.shards, named: checkpoint.shardNames)
         do {
             try checkpoint.checkVirtualDatasets { key, code, message in
                 problems.append(VerificationProblem(key: key, message: message, code: code))

@@ -131,24 +131,3 @@ struct DistributedIndex: Codable, Equatable {
         }
     }
 }
-
-/// `ALGORITHM:HEX`: a checksum with its algorithm named, as set indexes record
-/// their shards' index checksums.
-struct ShardChecksum: Equatable {
-    var algorithm: ChecksumAlgorithm
-    var value: UInt64
-
-    init?(_ text: String) {
-        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let algorithm = ChecksumAlgorithm(rawValue: parts[0]), let value = algorithm.parse(parts[1]) else { return nil }
-        self.algorithm = algorithm
-        self.value = value
-    }
-
-    init(algorithm: ChecksumAlgorithm, value: UInt64) {
-        self.algorithm = algorithm
-        self.value = value
-    }
-
-    var text: String { "\(algorithm.rawValue):\(algorithm.format(value))" }
-}

@@ -148,28 +148,34 @@ struct TensorSlice {
 
     /// Copies the slice's runs out of the whole tensor's bytes, in order.
     func gather(from tensor: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
-        var written = 0
-        forEachRun { start, count in
-            UnsafeMutableRawBufferPointer(rebasing: output[written..<(written + count)])
+        forEachRunWithSliceOffset { start, offset, count in
+            UnsafeMutableRawBufferPointer(rebasing: output[offset..<(offset + count)])
                 .copyMemory(from: UnsafeRawBufferPointer(rebasing: tensor[start..<(start + count)]))
-            written += count
+        }
+    }
+
+    /// The inverse of ``gather(from:into:)``: writes the slice's elements,
+    /// dense in C order in `slice`, to their places in `tensor`.
+    func scatter(from slice: UnsafeRawBufferPointer, into tensor: UnsafeMutableRawBufferPointer) {
+        forEachRunWithSliceOffset { start, offset, count in
+            UnsafeMutableRawBufferPointer(rebasing: tensor[start..<(start + count)])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: slice[offset..<(offset + count)]))
+        }
+    }
+
+    /// ``forEachRun(_:)`` with where each run starts in the dense slice:
+    /// `body(byteOffset, sliceByteOffset, byteCount)`.
+    private func forEachRunWithSliceOffset(_ body: (Int, Int, Int) -> Void) {
+        var offset = 0
+        forEachRun { start, count in
+            body(start, offset, count)
+            offset += count
         }
     }
 
     /// Calls `body(byteOffset, byteCount)` for each run of the slice, in order.
     /// - Complexity: O(runs); a run spans the innermost dimensions the slice
     ///   takes whole plus the last one it cuts.
-    /// The inverse of ``gather(from:into:)``: writes the slice's elements,
-    /// dense in C order in `slice`, to their places in `tensor`.
-    func scatter(from slice: UnsafeRawBufferPointer, into tensor: UnsafeMutableRawBufferPointer) {
-        var read = 0
-        forEachRun { start, count in
-            UnsafeMutableRawBufferPointer(rebasing: tensor[start..<(start + count)])
-                .copyMemory(from: UnsafeRawBufferPointer(rebasing: slice[read..<(read + count)]))
-            read += count
-        }
-    }
-
     func forEachRun(_ body: (Int, Int) -> Void) {
         guard outputBytes > 0 else { return }
         var strides = [Int](repeating: itemSize, count: shape.count)

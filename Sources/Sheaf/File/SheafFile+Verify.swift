@@ -25,9 +25,10 @@ extension SheafFile {
     /// - Complexity: O(total bytes + number of objects).
     public static func verify(path: String) -> [VerificationProblem] {
         if SheafSet.isSetIndex(path: path) { return SheafSet.verify(path: path) }
-        if DistributedCheckpoint.isMaster(path: path) { return DistributedCheckpoint.verify(path: path) }
         let file: SheafFile
         do { file = try SheafFile(path: path) } catch {
+            // SheafFile refuses a distributed checkpoint's master; probed only then.
+            if error.code == .unsupported, DistributedCheckpoint.isMaster(path: path) { return DistributedCheckpoint.verify(path: path) }
             return [VerificationProblem(key: error.key, message: error.message, code: error.code)]
         }
         return file.verify()

@@ -100,9 +100,9 @@ public final class SheafSet {
                 throw SheafError(.invalidFile, file: path, "shard \(record.file) is missing: the set is incomplete")
             }
             let file = try SheafFile(path: shardPath)
-            guard file.checksumAlgorithm.format(file.indexChecksum) == record.checksum.hex, file.checksumAlgorithm == record.checksum.algorithm else {
+            guard record.checksum == ShardChecksum(algorithm: file.checksumAlgorithm, value: file.indexChecksum) else {
                 throw SheafError(.checksumMismatch, file: path,
-                                 "shard \(record.file) is not the file this set was written with (its index does not match the recorded checksum \(record.checksum.algorithm.rawValue):\(record.checksum.hex))")
+                                 "shard \(record.file) is not the file this set was written with (its index does not match the recorded checksum \(record.checksum.text))")
             }
             guard file.entries.count == record.tensors else {
                 throw SheafError(.invalidFile, file: path, "shard \(record.file) holds \(file.entries.count) tensors, the set says \(record.tensors)")
@@ -142,11 +142,11 @@ public final class SheafSet {
 
     /// The set index, parsed and checked.
     private static func parse(_ bytes: [UInt8], path: String) throws(SheafError)
-        -> (kind: SheafKind, shards: [(file: String, checksum: (algorithm: ChecksumAlgorithm, hex: String), tensors: Int)],
+        -> (kind: SheafKind, shards: [(file: String, checksum: ShardChecksum, tensors: Int)],
             weightMap: [(key: String, shard: String)], structure: CheckpointNode?) {
         func bad(_ message: String) -> SheafError { SheafError(.invalidIndex, file: path, "set index: \(message)") }
         guard case .object(let members)? = JSONReader.value(of: bytes) else { throw bad("not a JSON object") }
-        var version: String?, kind: SheafKind?, shards: [(file: String, checksum: (algorithm: ChecksumAlgorithm, hex: String), tensors: Int)]?
+        var version: String?, kind: SheafKind?, shards: [(file: String, checksum: ShardChecksum, tensors: Int)]?
         var weightMap: [(key: String, shard: String)]?
         var structure: CheckpointNode?
         for (name, value) in members {
@@ -154,7 +154,7 @@ public final class SheafSet {
             case ("sheaf_set", .string(let text)): version = text
             case ("kind", .string(let text)): kind = SheafKind(rawValue: text)
             case ("shards", .array(let items)):
-                var list: [(file: String, checksum: (algorithm: ChecksumAlgorithm, hex: String), tensors: Int)] = []
+                var list: [(file: String, checksum: ShardChecksum, tensors: Int)] = []
                 for item in items {
                     guard case .object(let fields) = item,
                           case .string(let file)? = fields.first(where: { $0.0 == "file" })?.1,
@@ -162,12 +162,11 @@ public final class SheafSet {
                           case .integer(let tensors)? = fields.first(where: { $0.0 == "tensors" })?.1 else {
                         throw bad("each shard needs file, index_checksum and tensors")
                     }
-                    let parts = checksum.split(separator: ":", maxSplits: 1).map(String.init)
-                    guard parts.count == 2, let algorithm = ChecksumAlgorithm(rawValue: parts[0]), algorithm.parse(parts[1]) != nil else {
+                    guard let parsed = ShardChecksum(checksum) else {
                         throw bad("shard \(file): index_checksum '\(checksum)' is not ALGORITHM:HEX")
                     }
                     guard isPlainName(file) else { throw bad("shard '\(file)' is not a file name in the index's folder") }
-                    list.append((file, (algorithm, parts[1]), tensors))
+                    list.append((file, parsed, tensors))
                 }
                 shards = list
             case ("keys", .array(let pairs)):
@@ -238,13 +237,14 @@ public final class SheafSet {
         do { set = try SheafSet(path: path) } catch {
             return [VerificationProblem(key: error.key, message: error.message, code: error.code)]
         }
-        var problems: [VerificationProblem] = []
-        for (name, shard) in zip(set.shardNames, set.shards) {
-            for problem in shard.file.verify() {
-                problems.append(VerificationProblem(key: problem.key, message: "shard \(name): \(problem.message)", code: problem.code))
-            }
+        return verify(set.shards, named: set.shardNames)
+    }
+
+    /// Every shard's own verification problems, each message naming its shard.
+    static func verify(_ shards: [Shard], named names: [String]) -> [VerificationProblem] {
+        zip(names, shards).flatMap { name, shard in
+            shard.file.verify().map { VerificationProblem(key: $0.key, message: "shard \(name): \($0.message)", code: $0.code) }
         }
-        return problems
     }
 
     /// Writes `stateDict` as a set of shards of at most `shardSize` bytes each
@@ -309,7 +309,7 @@ public final class SheafSet {
                 try tensor(range.lowerBound + local)
             }
             let written = try SheafFile(path: shardPath)
-            records.append(.init(file: names[number], index_checksum: "\(written.checksumAlgorithm.rawValue):\(written.checksumAlgorithm.format(written.indexChecksum))",
+            records.append(.init(file: names[number], index_checksum: ShardChecksum(algorithm: written.checksumAlgorithm, value: written.indexChecksum).text,
                                  tensors: range.count))
             for key in keys[range] { weightMap.append((key, names[number])) }
         }
