@@ -100,6 +100,67 @@ class Writer:
         self.group = self.f.create_group("tensors")
         self.index = []
         self.expected = []
+        self.arenas = {}  # §18: arena number -> {"dtype", "data": bytearray}
+
+    def add_packed(self, key, dtype_name, array, arena, tied_to=None):
+        """A packed tensor (§18): its bytes appended to `arena` at a multiple of 64 bytes;
+        offset and arena_start are filled in by pack()."""
+        raw = logical_bytes(array)
+        if tied_to is not None:
+            owner = next(e for e in self.index if e["key"] == tied_to)
+            self.index.append(dict(owner, key=key, tied_to=tied_to))
+            self.expected.append(dict(next(e for e in self.expected if e["key"] == tied_to), key=key, tied_to=tied_to))
+            return
+        a = self.arenas.setdefault(arena, {"dtype": dtype_name, "data": bytearray()})
+        assert a["dtype"] == dtype_name
+        start = (len(a["data"]) + 63) // 64 * 64
+        a["data"] += b"\0" * (start - len(a["data"])) + raw
+        self.index.append({
+            "key": key, "dtype": dtype_name, "shape": list(array.shape), "nbytes": len(raw), "storage": "packed",
+            "arena": arena, "arena_start": start // DTYPES[dtype_name].itemsize, "offset": None,
+            "checksum": checksum(self.algorithm, raw), "tied_to": None, "metadata": False,
+        })
+        self.expected.append({"key": key, "dtype": dtype_name, "shape": list(array.shape), "hex": raw.hex(),
+                              "tied_to": None, "metadata": {}})
+
+    def pack(self, refs_hook=None, external=False):
+        """Writes /_sheaf_packed as §18 gives it: the arenas, then one region reference
+        and one key per packed entry in index order; fills in the entries' offsets."""
+        group = self.f.create_group("_sheaf_packed")
+        datasets = {}
+        for number, a in sorted(self.arenas.items()):
+            name = a["dtype"]
+            file_dtype = BOOL if name == "bool" else DTYPES[name]
+            values = np.frombuffer(bytes(a["data"]), dtype=DTYPES[name] if name != "bool" else np.int8)
+            if external:  # an arena whose bytes live in another file (§14)
+                ds = group.create_dataset(str(number), shape=values.shape, dtype=file_dtype, track_times=False,
+                                          external=[("/etc/passwd", 0, values.nbytes)])
+            else:
+                ds = group.create_dataset(str(number), data=values, dtype=file_dtype, track_times=False)
+            ds.attrs.create("sheaf_dtype", name, dtype=h5py.string_dtype("utf-8"))
+            datasets[number] = ds
+        packed = [e for e in self.index if e["storage"] == "packed"]
+        for e in packed:
+            ds = datasets[e["arena"]]
+            e["offset"] = (ds.id.get_offset() or 0) + e["arena_start"] * ds.dtype.itemsize
+        refs = [datasets[e["arena"]].regionref[e["arena_start"]:e["arena_start"] + e["nbytes"] // DTYPES[e["dtype"]].itemsize]
+                for e in packed]
+        if refs_hook:
+            refs = refs_hook(refs)
+        group.create_dataset("refs", data=np.array(refs, dtype=h5py.regionref_dtype), dtype=h5py.regionref_dtype,
+                             track_times=False)
+        width = max(len(e["key"].encode()) for e in packed)
+        # Fixed-length, NUL-padded UTF-8 (h5py's high-level API converts only ASCII to it).
+        string_type = h5py.h5t.C_S1.copy()
+        string_type.set_size(width)
+        string_type.set_cset(h5py.h5t.CSET_UTF8)
+        string_type.set_strpad(h5py.h5t.STR_NULLPAD)
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_obj_track_times(False)
+        keys = h5py.h5d.create(group.id, b"keys", string_type, h5py.h5s.create_simple((len(packed),)), dcpl=dcpl)
+        keys.write(h5py.h5s.ALL, h5py.h5s.ALL, np.array([e["key"].encode() for e in packed], dtype="S%d" % width),
+                   mtype=string_type)
+        return group
 
     def add(self, key, dtype_name, array, storage="contiguous", tied_to=None, metadata=None, file_dtype=None,
             record_offset=True, block_size=None):
@@ -256,6 +317,19 @@ def valid_fixtures():
     w.close("§2 §11 a newer minor version and unknown objects, attributes and index members are ignored",
             index=index)
 
+    w = Writer("valid/packed.sheaf", version="1.4")
+    w.add_packed("ln.weight", "float32", sample("float32", (7,), 950), arena=0)
+    w.add("big", "float32", sample("float32", (64, 300), 951))
+    w.add_packed("ln.bias", "float32", sample("float32", (5,), 952), arena=0)
+    w.add_packed("mask", "bool", sample("bool", (3, 3), 953), arena=1)
+    w.add_packed("steps", "int64", sample("int64", (), 954), arena=2)
+    w.add_packed("emb.weight", "bfloat16", sample("bfloat16", (4, 8), 955), arena=3)
+    w.add_packed("head.weight", "bfloat16", None, arena=3, tied_to="emb.weight")
+    w.add_packed("later", "float32", sample("float32", (2, 2), 956), arena=4)  # a second float32 arena
+    w.add_packed("z", "complex64", sample("complex64", (3,), 957), arena=5)
+    w.pack()
+    w.close("§18 packed small tensors: arenas per dtype, region references, a tie, a contiguous tensor beside them")
+
     w = Writer("valid/no_offsets.sheaf")
     w.add("a", "float32", sample("float32", (10,), 900), record_offset=False)
     w.add("b", "int8", sample("int8", (10,), 901), record_offset=False)
@@ -401,6 +475,64 @@ def invalid_fixtures():
     e = w.add("w", "float32", sample("float32", (64, 48), 45), block_size=4096)
     w.close("§9.1 block_size and block_checksums come together", False, "invalidIndex",
             index=[{k: v for k, v in e.items() if k != "block_checksums"}])
+
+    # §18 packed small tensors, each file breaking one rule.
+    def packed(name):
+        w = Writer(name, version="1.4")
+        w.add_packed("a", "float32", sample("float32", (20,), 1100), arena=0)
+        w.add_packed("b", "float32", sample("float32", (20,), 1101), arena=0)
+        return w
+
+    def edited(w, **changes):
+        return [dict(e, **changes) if e["key"] == "b" else e for e in w.index]
+
+    w = packed("invalid/packed_overlap.sheaf")
+    w.pack()
+    a = w.index[0]
+    w.close("§18 untied packed tensors must not overlap", False, "invalidIndex", stage="verify",
+            index=edited(w, arena_start=a["arena_start"], offset=a["offset"]), load_error="checksumMismatch")
+
+    w = packed("invalid/packed_wrong_offset.sheaf")
+    w.pack()
+    w.close("§18 a packed tensor's offset is its arena's offset + arena_start x item size", False, "invalidIndex",
+            stage="verify", index=edited(w, offset=w.index[1]["offset"] + 64), load_error="checksumMismatch")
+
+    w = packed("invalid/packed_outside_arena.sheaf")
+    w.pack()
+    w.close("§18 a packed tensor lies inside its arena", False, "invalidIndex", stage="verify",
+            index=edited(w, shape=[40], nbytes=160), load_error="checksumMismatch")
+
+    w = packed("invalid/packed_unaligned.sheaf")
+    w.pack()
+    w.close("§18 arena_start x item size is a multiple of 64", False, "invalidIndex",
+            index=edited(w, arena_start=w.index[1]["arena_start"] + 1, offset=w.index[1]["offset"] + 4))
+
+    w = packed("invalid/packed_missing_arena.sheaf")
+    w.pack()
+    w.close("§18 a packed tensor's arena exists", False, "invalidIndex", stage="verify", index=edited(w, arena=7))
+
+    w = packed("invalid/packed_with_metadata.sheaf")
+    w.pack()
+    w.close("§18 a packed tensor carries no metadata", False, "invalidIndex", index=edited(w, metadata=True))
+
+    w = packed("invalid/packed_arena_dtype.sheaf")
+    w.pack()
+    w.close("§18 a packed tensor has its arena's dtype", False, "dtypeMismatch", stage="verify",
+            index=edited(w, dtype="int32"))
+
+    w = packed("invalid/packed_swapped_references.sheaf")
+    w.pack(refs_hook=lambda refs: refs[::-1])
+    w.close("§18 the i-th region reference selects the i-th packed key's elements", False, "invalidFile", stage="verify")
+
+    w = packed("invalid/packed_also_in_tensors.sheaf")
+    w.pack()
+    w.group.create_dataset("b", data=sample("float32", (20,), 1101), track_times=False)
+    w.close("§18 a packed key has no link in /tensors", False, "invalidIndex", stage="verify")
+
+    w = packed("invalid/packed_external_arena.sheaf")
+    w.pack(external=True)
+    w.close("§14 §18 an arena's bytes are inside the file", False, "unsupported", stage="verify",
+            load_error="checksumMismatch")
 
     w = Writer("invalid/file_metadata_tampered.sheaf")
     w.add("x", "float32", sample("float32", (2,), 1031))

@@ -255,4 +255,63 @@ static inline void chdf5_harden(void) {
     if (H5Lis_registered(H5L_TYPE_EXTERNAL) > 0) H5Lunregister(H5L_TYPE_EXTERNAL);
 }
 
+
+/// The 1.10 dataset-region reference type (`hdset_reg_ref_t`, 12 bytes).
+static inline hid_t chdf5_t_std_ref_dsetreg(void) { chdf5_prepare(); return H5T_STD_REF_DSETREG; }
+static inline size_t chdf5_region_ref_size(void) { return sizeof(hdset_reg_ref_t); }
+
+/// A fixed-length UTF-8 string type of `size` bytes, NUL-padded (h5py reads
+/// it as bytes `|S<size>`, `.asstr()` as text).
+static inline hid_t chdf5_create_fixed_utf8_type(size_t size) {
+    chdf5_prepare();
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return t;
+    if (H5Tset_size(t, size) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+/// Writes into `ref` a region reference to the block `start ..< start+count`
+/// of the 1-d dataset `name` (a path from `loc`), whose dataspace is `space`.
+static inline herr_t chdf5_region_ref_create(void *ref, hid_t loc, const char *name, hid_t space,
+                                             unsigned long long start, unsigned long long count) {
+    hsize_t s = (hsize_t)start, c = (hsize_t)count;
+    if (H5Sselect_hyperslab(space, H5S_SELECT_SET, &s, NULL, &c, NULL) < 0) return -1;
+    return H5Rcreate(ref, loc, name, H5R_DATASET_REGION, space);
+}
+
+/// What a region reference (read from dataset `holder`) points at: the
+/// address of the dataset it names and, when its selection is one block of a
+/// 1-d dataspace, that block. Returns 1 with `start`/`count` set for one
+/// block, 0 for any other selection, negative when the reference does not
+/// resolve to a dataset. Reads no raw data.
+static inline int chdf5_region_ref_block(hid_t holder, const void *ref, unsigned long long *address,
+                                         unsigned long long *start, unsigned long long *count) {
+    H5O_type_t type;
+    if (H5Rget_obj_type2(holder, H5R_DATASET_REGION, ref, &type) < 0 || type != H5O_TYPE_DATASET) return -1;
+    hid_t object = H5Rdereference2(holder, H5P_DEFAULT, H5R_DATASET_REGION, ref);
+    if (object < 0) return -1;
+    herr_t rc = chdf5_object_address(object, address);
+    H5Oclose(object);
+    if (rc < 0) return -1;
+    hid_t space = H5Rget_region(holder, H5R_DATASET_REGION, ref);
+    if (space < 0) return -1;
+    int result = 0;
+    if (H5Sget_simple_extent_ndims(space) == 1 && H5Sget_select_type(space) == H5S_SEL_HYPERSLABS
+        && H5Sget_select_hyper_nblocks(space) == 1) {
+        hsize_t block[2] = {0, 0};
+        if (H5Sget_select_hyper_blocklist(space, 0, 1, block) >= 0 && block[1] >= block[0]) {
+            *start = (unsigned long long)block[0];
+            *count = (unsigned long long)(block[1] - block[0] + 1);
+            result = 1;
+        } else {
+            result = -1;
+        }
+    }
+    H5Sclose(space);
+    return result;
+}
+
 #endif

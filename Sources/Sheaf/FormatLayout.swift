@@ -17,6 +17,13 @@ public enum FormatLayout {
     public static let tensorsGroup = "tensors"
     /// The dataset holding the JSON index.
     public static let indexDataset = "_sheaf_index"
+    /// The group of packed small tensors (§18): arenas `0`, `1`, …, and
+    /// ``packedReferences`` and ``packedKeys``.
+    public static let packedGroup = "_sheaf_packed"
+    /// In ``packedGroup``: one region reference per packed key, in index order.
+    public static let packedReferences = "refs"
+    /// In ``packedGroup``: the packed keys, in index order (fixed-length UTF-8).
+    public static let packedKeys = "keys"
 
     public static let majorVersion = 1
     public static let minorVersion = 0
@@ -25,6 +32,8 @@ public enum FormatLayout {
     public static let structureVersion = "1.1"
     /// The version a file with block checksums (§9.1) declares.
     public static let blockChecksumVersion = "1.2"
+    /// The version a file with packed small tensors (§18) declares.
+    public static let packedVersion = "1.4"
 
     /// Raw data of contiguous datasets starts at a multiple of this.
     public static let alignment = 64
@@ -69,4 +78,21 @@ public enum StorageKind: String, Sendable, Codable {
     case contiguous
     /// Chunked, shuffle then deflate.
     case deflate
+    /// Back to back with other small tensors of its dtype in one arena dataset
+    /// of `/_sheaf_packed` (Spec §18, version 1.4); its bytes are at the index's offset.
+    case packed
+}
+
+/// Where a packed tensor (Spec §18) lies: arena `/_sheaf_packed/<arena>`,
+/// from element `start` on.
+public struct PackedPlacement: Sendable, Equatable, Hashable {
+    /// The arena's name in `/_sheaf_packed`, as a number.
+    public var arena: Int
+    /// The index of the tensor's first element in the arena.
+    public var start: Int
+
+    public init(arena: Int, start: Int) {
+        self.arena = arena
+        self.start = start
+    }
 }

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import safetensors.numpy
 
-from sheaf_spec import link_name, logical_bytes
+from sheaf_spec import link_name, logical_bytes, packed_references, read_entry
 
 # One name per dtype, whatever the format calls it.
 NUMPY_NAMES = {"b1": "bool", "u1": "uint8", "u2": "uint16", "u4": "uint32", "u8": "uint64", "i1": "int8",
@@ -72,10 +72,9 @@ def read(path):
     with h5py.File(path, "r") as f:
         index = json.loads(f["_sheaf_index"][()].tobytes())
         out = {}
+        where = packed_references(f)
         for e in index["tensors"]:
-            key = e["key"]
-            ds = f["tensors"][link_name(key)]
-            out[key] = (e["dtype"], tuple(e["shape"]), as_bytes(ds[()])[2])
+            out[e["key"]] = (e["dtype"], tuple(e["shape"]), as_bytes(read_entry(f, e, where))[2])
         return out
 
 

@@ -48,9 +48,21 @@ def check(path, expected):
             problems.append("file metadata %r != %r" % (file_meta, expected["metadata"]))
         if index.get("metadata_checksum") != checksum(algorithm, metadata_bytes(file_meta)):
             problems.append("file metadata checksum")
+        # Packed tensors (section 18): each key's region reference into its arena.
+        where = {}
+        if "_sheaf_packed" in f:
+            packed = f["_sheaf_packed"]
+            where = dict(zip(packed["keys"].asstr()[()], packed["refs"][()]))
         for entry, want in zip(index["tensors"], expected["tensors"]):
-            ds = f["tensors"][link_name(entry["key"])]
-            data = ds[()]
+            if entry["storage"] == "packed":
+                ref = where[entry["key"]]
+                ds = f[ref]
+                data = ds[ref].reshape(entry["shape"])
+                if ds.name != "/_sheaf_packed/%d" % entry["arena"]:
+                    problems.append("%s: reference names %s" % (entry["key"], ds.name))
+            else:
+                ds = f["tensors"][link_name(entry["key"])]
+                data = ds[()]
             if ds.attrs["sheaf_dtype"] != want["dtype"]:
                 problems.append("%s: sheaf_dtype" % entry["key"])
             if np.dtype(data.dtype).name != NATIVE.get(want["dtype"], want["dtype"]):
@@ -63,7 +75,10 @@ def check(path, expected):
             digest = checksum(algorithm, raw)
             if digest != entry["checksum"]:
                 problems.append("%s: checksum %s != %s" % (entry["key"], digest, entry["checksum"]))
-            if entry.get("offset") is not None:
+            if entry["storage"] == "packed":
+                if entry["offset"] != ds.id.get_offset() + entry["arena_start"] * ds.dtype.itemsize or entry["offset"] % 64:
+                    problems.append("%s: packed offset" % entry["key"])
+            elif entry.get("offset") is not None:
                 if entry["offset"] != ds.id.get_offset() or entry["offset"] % 64:
                     problems.append("%s: offset" % entry["key"])
             tensor_meta = {k: meta(v) for k, v in ds.attrs.items() if not k.startswith("sheaf_")}
@@ -71,7 +86,11 @@ def check(path, expected):
                 problems.append("%s: metadata %r" % (entry["key"], tensor_meta))
             if tensor_meta and entry.get("metadata_checksum") != checksum(algorithm, metadata_bytes(tensor_meta)):
                 problems.append("%s: metadata checksum" % entry["key"])
-            if want.get("tied_to"):
+            if want.get("tied_to") and entry["storage"] == "packed":
+                owner = next(e for e in index["tensors"] if e["key"] == want["tied_to"])
+                if (owner["arena"], owner["arena_start"]) != (entry["arena"], entry["arena_start"]):
+                    problems.append("%s: not packed where %s is" % (entry["key"], want["tied_to"]))
+            elif want.get("tied_to"):
                 other = f["tensors"][link_name(want["tied_to"])]
                 if h5py.h5o.get_info(ds.id).addr != h5py.h5o.get_info(other.id).addr if hasattr(
                         h5py.h5o.get_info(ds.id), "addr") else ds.id != other.id:

@@ -53,3 +53,20 @@ def checksum(algorithm, raw):
     if algorithm == "xxh3-64":
         return "%016x" % xxhash.xxh3_64_intdigest(raw)
     return "%08x" % (zlib.crc32(raw) & 0xFFFFFFFF)
+
+
+def packed_references(f):
+    """Key -> region reference of every packed tensor (section 18), from /_sheaf_packed."""
+    if "_sheaf_packed" not in f:
+        return {}
+    packed = f["_sheaf_packed"]
+    return dict(zip(packed["keys"].asstr()[()], packed["refs"][()]))
+
+
+def read_entry(f, entry, where):
+    """The tensor of one index entry as h5py reads it: its dataset in /tensors,
+    or, when packed, its elements of its arena through its region reference."""
+    if entry["storage"] == "packed":
+        ref = where[entry["key"]]
+        return f[ref][ref].reshape(entry["shape"])
+    return f["tensors"][link_name(entry["key"])][()]

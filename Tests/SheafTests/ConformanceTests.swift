@@ -102,7 +102,9 @@ struct ConformanceTests {
             }
             // Index/dataset disagreements: the per-dataset cross-check, when asked for, finds them while loading.
             if ["invalid/dtype_mismatch.sheaf", "invalid/bfloat16_as_float16_type.sheaf", "invalid/shape_mismatch.sheaf",
-                "invalid/wrong_offset.sheaf"].contains(fixture.path) {
+                "invalid/wrong_offset.sheaf", "invalid/packed_wrong_offset.sheaf", "invalid/packed_arena_dtype.sheaf",
+                "invalid/packed_missing_arena.sheaf", "invalid/packed_outside_arena.sheaf",
+                "invalid/packed_external_arena.sheaf"].contains(fixture.path) {
                 let error = expectSheafError(code) { _ = try file.stateDict(trustIndex: false) }
                 #expect(error?.key != nil)
             }

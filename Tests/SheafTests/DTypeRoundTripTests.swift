@@ -22,13 +22,22 @@ struct DTypeRoundTripTests {
         sd["vector"] = try sampleTensor(dtype, shape: [17])
         sd["matrix"] = try sampleTensor(dtype, shape: [5, 7])
         sd["rank32"] = try sampleTensor(dtype, shape: Array(repeating: 1, count: 30) + [2, 3])
-        for options in [SaveOptions(), SaveOptions(compression: .deflate(level: 4)), SaveOptions(checksum: .crc32)] {
-            let path = folder.file("\(dtype)-\(options.compression)-\(options.checksum).sheaf")
+        let options = [SaveOptions(), SaveOptions(packingThreshold: nil), SaveOptions(compression: .deflate(level: 4)),
+                       SaveOptions(checksum: .crc32)]
+        for (number, options) in options.enumerated() {
+            let path = folder.file("\(dtype)-\(number).sheaf")
             try sd.save(to: path, options: options)
             let loaded = try StateDict(contentsOf: path)
             #expect(loaded == sd)
+            #expect(try StateDict(contentsOf: path, trustIndex: false) == sd)
+            #expect(SheafFile.verify(path: path) == [])
             let file = try SheafFile(path: path)
-            #expect(try file.entry("matrix").storage == (options.compression == .none ? .contiguous : .deflate))
+            // Small, non-empty, uncompressed tensors are packed by default (Spec §18).
+            let expected: StorageKind = options.compression != .none ? .deflate : options.packingThreshold == nil ? .contiguous : .packed
+            #expect(try file.entry("matrix").storage == expected)
+            #expect(try file.entry("scalar").storage == (expected == .deflate ? .contiguous : expected))  // scalars never deflate
+            #expect(try file.entry("empty").storage == .contiguous)  // nothing to pack
+            #expect(file.version == (expected == .packed ? "1.4" : "1.0"))
         }
     }
 

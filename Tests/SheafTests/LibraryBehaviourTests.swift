@@ -269,9 +269,15 @@ struct StructureRulesTests {
             CheckpointItem(key: .int(3), value: .metadata("epoch", asTuple: false)),
             CheckpointItem(key: .none, value: .tuple([.none, .list([])])),
         ])
-        try SheafWriter.write(kind: .dict, keys: ["w"], tiedTo: [nil], metadata: ["epoch": .int(3)], structure: good, to: path) { _ in tensor }
+        let unpacked = SaveOptions(packingThreshold: nil)
+        try SheafWriter.write(kind: .dict, keys: ["w"], tiedTo: [nil], metadata: ["epoch": .int(3)], structure: good, to: path,
+                              options: unpacked) { _ in tensor }
         let file = try SheafFile(path: path)
         #expect(file.structure == good && file.version == "1.1")
+        // Packed (the default for a small tensor), the least version is 1.4, which includes 1.1's structure.
+        try SheafWriter.write(kind: .dict, keys: ["w"], tiedTo: [nil], metadata: ["epoch": .int(3)], structure: good, to: path) { _ in tensor }
+        let packed = try SheafFile(path: path)
+        #expect(packed.structure == good && packed.version == "1.4")
         for bad in [CheckpointNode.tensor("missing"), .metadata("missing", asTuple: false)] {
             expectSheafError(.invalidIndex) {
                 try SheafWriter.write(kind: .dict, keys: ["w"], tiedTo: [nil], metadata: ["epoch": .int(3)], structure: bad,
@@ -281,7 +287,7 @@ struct StructureRulesTests {
         #expect(!folder.contents.contains("bad.sheaf"))
         var plain = StateDict()
         plain["w"] = tensor
-        try plain.save(to: folder.file("plain.sheaf"))
+        try plain.save(to: folder.file("plain.sheaf"), options: unpacked)
         let flat = try SheafFile(path: folder.file("plain.sheaf"))
         #expect(flat.structure == nil && flat.version == "1.0")
     }

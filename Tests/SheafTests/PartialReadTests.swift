@@ -60,6 +60,7 @@ struct PartialReadTests {
             ("blocks of 4096", SaveOptions(blockSize: 4096)),
             ("blocks of 1000 (not a multiple of the item size)", SaveOptions(blockSize: 1000)),
             ("no block checksums", SaveOptions(blockSize: nil)),
+            ("nothing packed", SaveOptions(blockSize: 4096, packingThreshold: nil)),
             ("deflate", SaveOptions(compression: .deflate(level: 3), blockSize: 4096)),
             ("crc32 blocks", SaveOptions(checksum: .crc32, blockSize: 2048)),
         ]
@@ -67,7 +68,10 @@ struct PartialReadTests {
             let path = folder.file("\(name).sheaf")
             try sd.save(to: path, options: options)
             let file = try SheafFile(path: path)
-            #expect(file.version == (options.blockSize == nil ? "1.0" : "1.2"), "\(name)")
+            // Tensors under 64 KiB are packed unless compressed or turned off (§18).
+            let packed = options.compression == .none && options.packingThreshold != nil
+            #expect(file.version == (packed ? "1.4" : options.blockSize == nil ? "1.0" : "1.2"), "\(name)")
+            #expect(try file.entry("bf16").storage == (packed ? .packed : options.compression == .none ? .contiguous : .deflate), "\(name)")
             for (key, tensor) in tensors {
                 var cases: [[Range<Int>]] = [[], tensor.shape.map { 0..<$0 }]
                 for _ in 0..<12 {

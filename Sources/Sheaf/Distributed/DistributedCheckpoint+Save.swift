@@ -34,7 +34,8 @@ extension DistributedCheckpoint {
     /// rank calls this with its own pieces (``TensorShard``), and together they
     /// (making `folder` if it is missing, not its parents)
     /// write `folder/NAME-gGGGGG-rankRRRRR-of-NNNNN.sheaf` (one ordinary Sheaf
-    /// file per rank, with block checksums as `options` gives) and then rank 0
+    /// file per rank, with block checksums as `options` gives, never packed)
+    /// and then rank 0
     /// writes the master `folder/NAME.sheaf`, atomically, after every shard
     /// file is durable: the master's rename is the commit point. A save that
     /// fails or is killed before it leaves the previous checkpoint under
@@ -81,8 +82,11 @@ extension DistributedCheckpoint {
         var written = Written()
         do throws(SheafError) {
             let mine = owned[rank].map { pieces[$0] }
+            // The master's virtual datasets map whole datasets of /tensors: no packing (§17).
+            var shardOptions = options
+            shardOptions.packingThreshold = nil
             try SheafWriter.write(kind: .dict, keys: mine.map(\.key), tiedTo: mine.map { _ in nil }, metadata: [:],
-                                  to: shardPath, options: options) { (i: Int) throws(SheafError) -> Tensor in mine[i].tensor }
+                                  to: shardPath, options: shardOptions) { (i: Int) throws(SheafError) -> Tensor in mine[i].tensor }
             let file = try SheafFile(path: shardPath)
             written.indexChecksum = ShardChecksum(algorithm: file.checksumAlgorithm, value: file.indexChecksum).text
             written.tensors = file.entries.count

@@ -56,11 +56,7 @@ extension SheafFile {
         // core at once; unless the index is trusted, each dataset is first checked
         // against the index (dtype, shape, layout, offset, metadata).
         let wanted = entries.indices.filter { entries[$0].tiedTo == nil && entries[$0].offset != nil }
-        var attached: [Int: Metadata] = [:]
-        for position in wanted where !trustIndex || entries[position].hasMetadata {
-            let checked = try checkDataset(entries[position])
-            if !checked.isEmpty { attached[position] = checked }
-        }
+        let attached = try checkDatasets(wanted.filter { !trustIndex || entries[$0].hasMetadata })
         var prefetched = try Self.readIndexed(wanted.map { entries[$0] }, descriptor: descriptor, path: path, fileSize: fileSize,
                                               algorithm: checksumAlgorithm, verify: verifyChecksums, positions: wanted)
         for (position, metadata) in attached { prefetched[position]?.metadata = metadata }
@@ -146,8 +142,13 @@ extension SheafFile {
 
     /// Checks the dataset of an entry against the index without reading its
     /// data; returns its (checksum-verified) metadata.
+    /// A packed entry (§18) is checked against its arena instead.
     package func checkDataset(_ entry: Entry) throws(SheafError) -> Metadata {
-        try withDataset(entry) { dataset throws(SheafError) in try checkDataset(entry, dataset) }
+        if let placement = entry.packed {
+            try checkPacked(entry, in: try arena(placement.arena, key: entry.key))
+            return [:]
+        }
+        return try withDataset(entry) { dataset throws(SheafError) in try checkDataset(entry, dataset) }
     }
 
     /// Opens the dataset of `entry` (refusing data outside the file) for `body`.

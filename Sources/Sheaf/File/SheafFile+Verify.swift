@@ -46,9 +46,13 @@ extension SheafFile {
         }
         let links: [(name: String, kind: HDF5Group.LinkKind)]
         var expected: [String: Entry] = [:]
+        var packedNames: [String: String] = [:]
         do {
             links = try hdf5(path) { () throws(HDF5Error) in try tensors.links(limit: FormatLayout.maxTensors) }
-            for entry in entries { expected[try FormatLayout.linkName(for: entry.key)] = entry }
+            for entry in entries {
+                if entry.packed == nil { expected[try FormatLayout.linkName(for: entry.key)] = entry }
+                else { packedNames[try FormatLayout.linkName(for: entry.key)] = entry.key }
+            }
         } catch {
             return [VerificationProblem(key: error.key, message: error.message, code: error.code)]
         }
@@ -58,6 +62,10 @@ extension SheafFile {
         for (name, kind) in links {
             let object = "/\(FormatLayout.tensorsGroup)/\(name)"
             guard let entry = expected[name] else {
+                if let key = packedNames[name] {
+                    report(key, .invalidIndex, "\(object) exists but the index says this key is packed (§18)")
+                    continue
+                }
                 report(nil, .invalidIndex, "\(object) is not listed in the index")
                 continue
             }
@@ -95,7 +103,8 @@ extension SheafFile {
                 }
             }
         }
-        for entry in entries {
+        verifyPacked(report: report)
+        for entry in entries where entry.packed == nil {
             guard let name = try? FormatLayout.linkName(for: entry.key) else { continue }
             if !names.contains(name) {
                 report(entry.key, .invalidIndex, "listed in the index but /\(FormatLayout.tensorsGroup)/\(name) does not exist")
@@ -128,6 +137,8 @@ extension SheafFile {
         }
         let (layout, filters) = try hdf5(path, key: entry.key) { () throws(HDF5Error) in try dataset.layout() }
         switch entry.storage {
+        case .packed:
+            break  // not in /tensors: verifyPacked
         case .contiguous:
             if layout != .contiguous && !(layout == .compact && entry.offset == nil) {
                 report(entry.key, .invalidIndex, "index says contiguous, dataset layout is \(layout)")

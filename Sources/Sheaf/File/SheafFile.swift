@@ -32,6 +32,8 @@ public struct SheafFile: ~Copyable {
         /// The checksum of each consecutive ``blockSize`` bytes of the tensor's
         /// logical bytes (the last block may be shorter); empty without ``blockSize``.
         public var blockChecksums: [UInt64] = []
+        /// Where a packed tensor lies (Spec §18); nil unless ``storage`` is `.packed`.
+        public var packed: PackedPlacement? = nil
     }
 
     public let path: String

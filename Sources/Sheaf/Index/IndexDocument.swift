@@ -16,6 +16,10 @@ struct IndexEntry: Codable, Equatable {
     var block_size: Int? = nil
     /// The checksum of each `block_size` bytes of the tensor's logical bytes, in order.
     var block_checksums: [String]? = nil
+    /// A packed tensor's arena in `/_sheaf_packed` (§18, version 1.4).
+    var arena: Int? = nil
+    /// A packed tensor's first element in its arena.
+    var arena_start: Int? = nil
 }
 
 struct IndexDocument: Codable, Equatable {

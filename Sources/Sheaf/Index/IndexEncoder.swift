@@ -25,6 +25,8 @@ enum IndexEncoder {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             first = true
             out.append(UInt8(ascii: "{"))
+            if let arena = entry.arena { member("arena"); integer(arena, into: &out) }
+            if let start = entry.arena_start { member("arena_start"); integer(start, into: &out) }
             if let blocks = entry.block_checksums {
                 member("block_checksums")
                 out.append(UInt8(ascii: "["))

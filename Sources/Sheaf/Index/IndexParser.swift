@@ -92,6 +92,7 @@ extension JSONReader {
         try expect("{")
         var key: String?, dtype: String?, shape: [Int]?, nbytes: Int?, storage: String?, checksum: String?, metadata: Bool?
         var offset: Int?, tiedTo: String?, metadataChecksum: String?, blockSize: Int?, blockChecksums: [String]?
+        var arena: Int?, arenaStart: Int?
         var seen: UInt16 = 0
         func once(_ bit: UInt16) throws { guard seen & bit == 0 else { throw Failure() }; seen |= bit }
         skipSpace()
@@ -123,6 +124,8 @@ extension JSONReader {
                 case "metadata_checksum": try once(512); metadataChecksum = try nullable { try $0.string() }
                 case "block_size": try once(1024); guard let value = integer() else { throw Failure() }; blockSize = value
                 case "block_checksums": try once(2048); blockChecksums = try strings()
+                case "arena": try once(4096); guard let value = integer() else { throw Failure() }; arena = value
+                case "arena_start": try once(8192); guard let value = integer() else { throw Failure() }; arenaStart = value
                 default: _ = try parse(depth: 3)  // unknown members are ignored (§8)
                 }
                 skipSpace()
@@ -134,7 +137,7 @@ extension JSONReader {
         guard let key, let dtype, let shape, let nbytes, let storage, let checksum, let metadata else { throw Failure() }
         return IndexEntry(key: key, dtype: dtype, shape: shape, nbytes: nbytes, offset: offset, storage: storage,
                           checksum: checksum, tied_to: tiedTo, metadata: metadata, metadata_checksum: metadataChecksum,
-                          block_size: blockSize, block_checksums: blockChecksums)
+                          block_size: blockSize, block_checksums: blockChecksums, arena: arena, arena_start: arenaStart)
     }
 
     /// `null`, or what `body` reads.

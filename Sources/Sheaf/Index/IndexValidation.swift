@@ -31,8 +31,9 @@ extension SheafFile {
             guard let checksum = algorithm.parse(raw.checksum) else {
                 throw SheafError(.invalidIndex, file: path, key: key, "checksum '\(raw.checksum)' is not a \(algorithm.rawValue) hex value")
             }
+            let packed = try packedPlacement(raw, storage: storage, dtype: dtype, path: path)
             if let offset = raw.offset {
-                guard storage == .contiguous, offset >= 0, offset <= fileSize, raw.nbytes <= fileSize - offset else {
+                guard storage != .deflate, offset >= 0, offset <= fileSize, raw.nbytes <= fileSize - offset else {
                     throw SheafError(.invalidIndex, file: path, key: key,
                                      "data at offset \(offset) + \(raw.nbytes) bytes runs past the end of the \(fileSize)-byte file")
                 }
@@ -77,10 +78,15 @@ extension SheafFile {
                entries[first].blockSize != blockSize || entries[first].blockChecksums != blockChecksums {
                 throw SheafError(.invalidIndex, file: path, key: key, "tied to '\(owner)' but with other block checksums")
             }
+            if let owner = raw.tied_to, let first = positions[owner],
+               entries[first].storage != storage || entries[first].packed != packed || (packed != nil && entries[first].offset != raw.offset) {
+                throw SheafError(.invalidIndex, file: path, key: key, "tied to '\(owner)' but stored elsewhere (a tie names the same stored tensor, §7)")
+            }
             positions[key] = entries.count
             entries.append(Entry(key: key, dtype: dtype, shape: raw.shape, byteCount: raw.nbytes, storage: storage,
                                  offset: raw.offset, checksum: checksum, tiedTo: raw.tied_to, hasMetadata: raw.metadata,
-                                 metadataChecksum: metadataChecksum, blockSize: blockSize, blockChecksums: blockChecksums))
+                                 metadataChecksum: metadataChecksum, blockSize: blockSize, blockChecksums: blockChecksums,
+                                 packed: packed))
         }
         switch kind {
         case .tensor:
@@ -94,5 +100,32 @@ extension SheafFile {
         case .dict: break
         }
         return (entries, positions)
+    }
+
+    /// A packed entry's placement (§18): storage `packed` comes with `arena`,
+    /// `arena_start` and an aligned `offset`, for a non-empty tensor without
+    /// metadata; other storage comes with neither member.
+    private static func packedPlacement(_ raw: IndexEntry, storage: StorageKind, dtype: DType, path: String) throws(SheafError) -> PackedPlacement? {
+        guard storage == .packed else {
+            guard raw.arena == nil, raw.arena_start == nil else {
+                throw SheafError(.invalidIndex, file: path, key: raw.key, "arena and arena_start belong to packed tensors only, storage is '\(raw.storage)' (§18)")
+            }
+            return nil
+        }
+        let alignment = FormatLayout.alignment
+        guard let arena = raw.arena, let start = raw.arena_start, arena >= 0, arena < FormatLayout.maxTensors,
+              start >= 0, start <= Int.max / max(dtype.itemSize, 1),
+              (start * dtype.itemSize) % alignment == 0 else {
+            throw SheafError(.invalidIndex, file: path, key: raw.key,
+                             "a packed tensor needs arena (a number) and arena_start (an element index at a multiple of \(alignment) bytes) (§18)")
+        }
+        guard let offset = raw.offset, offset % alignment == 0, raw.nbytes > 0 else {
+            throw SheafError(.invalidIndex, file: path, key: raw.key,
+                             "a packed tensor is non-empty and has an offset that is a multiple of \(alignment) (§18)")
+        }
+        guard !raw.metadata, raw.metadata_checksum == nil else {
+            throw SheafError(.invalidIndex, file: path, key: raw.key, "a packed tensor carries no metadata (§18)")
+        }
+        return PackedPlacement(arena: arena, start: start)
     }
 }

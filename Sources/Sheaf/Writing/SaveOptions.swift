@@ -16,15 +16,28 @@ public struct SaveOptions: Sendable, Equatable {
     /// verifies a slice by reading only the blocks it touches. `nil` records
     /// none. A file with block checksums declares version 1.2.
     public var blockSize: Int?
+    /// Tensors of fewer bytes than this (non-empty, without metadata, not
+    /// compressed) are packed back to back into one arena dataset per dtype
+    /// instead of a dataset each (Spec §18): a save of many small tensors
+    /// costs one HDF5 object per arena, not one per tensor. h5py still reads
+    /// each through its region reference. `nil` gives every tensor its own
+    /// dataset. A file with packed tensors declares version 1.4, which Sheaf
+    /// readers before 1.4 do not read.
+    public var packingThreshold: Int?
 
     /// The default block size: 1 MiB (an index grows by ~20 bytes per MiB of data).
     public static let defaultBlockSize = 1 << 20
+    /// The default packing threshold: tensors under 64 KiB are packed (biases,
+    /// norms, small embeddings); weight matrices keep a dataset each.
+    public static let defaultPackingThreshold = 64 << 10
 
     public init(compression: Compression = .none, checksum: ChecksumAlgorithm = .xxh3_64,
-                blockSize: Int? = SaveOptions.defaultBlockSize) {
+                blockSize: Int? = SaveOptions.defaultBlockSize,
+                packingThreshold: Int? = SaveOptions.defaultPackingThreshold) {
         self.compression = compression
         self.checksum = checksum
         self.blockSize = blockSize
+        self.packingThreshold = packingThreshold
     }
 
     public static let `default` = SaveOptions()

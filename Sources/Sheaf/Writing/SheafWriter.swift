@@ -122,13 +122,23 @@ public enum SheafWriter {
         var index: [IndexEntry] = []
         index.reserveCapacity(keys.count)
         var positions: [String: Int] = [:]
+        var arenas = PackedArenas()
+        func checksums(_ tensor: Tensor) -> (UInt64, [UInt64]?) {
+            if let size = options.blockSize, tensor.byteCount > size {
+                let (checksum, blocks) = tensor.withUnsafeBytes { options.checksum.digest($0, blockSize: size) }
+                return (checksum, blocks)
+            }
+            return (tensor.withUnsafeBytes { options.checksum.digest($0) }, nil)
+        }
         for (position, key) in keys.enumerated() {
             let name = names[position]
             if let owner = tiedTo[position] {
                 guard let first = positions[owner], index[first].tied_to == nil else {
                     throw SheafError(.invalidKey, file: destination, key: key, "tied to '\(owner)', which is not an earlier untied key")
                 }
-                try hdf5(destination, key: key) { () throws(HDF5Error) in try group.createHardLink(to: names[first], named: name) }
+                if index[first].storage != StorageKind.packed.rawValue {
+                    try hdf5(destination, key: key) { () throws(HDF5Error) in try group.createHardLink(to: names[first], named: name) }
+                }
                 var entry = index[first]
                 entry.key = key
                 entry.tied_to = owner
@@ -139,6 +149,19 @@ public enum SheafWriter {
             let tensor: Tensor
             do { tensor = try load(position) } catch { throw error.with(file: destination, key: key) }
             try validate(tensor.metadata, file: destination, key: key)
+            if let threshold = options.packingThreshold, options.compression == .none,
+               tensor.byteCount > 0, tensor.byteCount < threshold, tensor.metadata.isEmpty {
+                // Packed (§18): the offset, arena and start are filled in when its arena is written.
+                let (checksum, blocks) = checksums(tensor)
+                index.append(IndexEntry(
+                    key: key, dtype: tensor.dtype.rawValue, shape: tensor.shape, nbytes: tensor.byteCount, offset: nil,
+                    storage: StorageKind.packed.rawValue, checksum: options.checksum.format(checksum), tied_to: nil, metadata: false,
+                    metadata_checksum: nil, block_size: blocks == nil ? nil : options.blockSize,
+                    block_checksums: blocks?.map { options.checksum.format($0) }))
+                positions[key] = position
+                try arenas.add(tensor, position: index.count - 1, root: root, index: &index, destination: destination)
+                continue
+            }
             var storage = HDF5StorageRequest.contiguous
             if case .deflate(let level) = options.compression, tensor.count > 0, !tensor.shape.isEmpty {
                 storage = .deflate(level: level, chunk: chunkShape(tensor.shape, itemSize: tensor.dtype.itemSize))
@@ -164,13 +187,7 @@ public enum SheafWriter {
                 try dataset.close()
                 return offset
             }
-            var checksum: UInt64
-            var blocks: [UInt64]?
-            if let size = options.blockSize, tensor.byteCount > size {
-                (checksum, blocks) = tensor.withUnsafeBytes { options.checksum.digest($0, blockSize: size) }
-            } else {
-                checksum = tensor.withUnsafeBytes { options.checksum.digest($0) }
-            }
+            let (checksum, blocks) = checksums(tensor)
             index.append(IndexEntry(
                 key: key, dtype: tensor.dtype.rawValue, shape: tensor.shape, nbytes: tensor.byteCount,
                 offset: offset, storage: storage == .contiguous ? StorageKind.contiguous.rawValue : StorageKind.deflate.rawValue,
@@ -179,9 +196,12 @@ public enum SheafWriter {
                 block_size: blocks == nil ? nil : options.blockSize, block_checksums: blocks?.map { options.checksum.format($0) }))
             positions[key] = position
         }
+        try arenas.flush(root: root, index: &index, destination: destination)
+        try arenas.finish(root: root, index: &index, positions: positions, destination: destination)
         // The version is the least that holds what was written (§2), so it is
         // written once every tensor is.
-        let version = index.contains { $0.block_size != nil } ? FormatLayout.blockChecksumVersion
+        let version = !arenas.isEmpty ? FormatLayout.packedVersion
+            : index.contains { $0.block_size != nil } ? FormatLayout.blockChecksumVersion
             : structure != nil ? FormatLayout.structureVersion : FormatLayout.version
         try hdf5(destination) { () throws(HDF5Error) in
             try root.attributes.write(.string(version), name: FormatLayout.versionAttribute)

@@ -13,7 +13,7 @@ final class SheafSource: TensorSource {
         path = file.path
         // Every dataset is checked against the index and the read policy (no data
         // read), so listing a file refuses what reading it would.
-        for entry in file.entries where entry.tiedTo == nil { _ = try file.checkDataset(entry) }
+        _ = try file.checkDatasets(file.entries.indices.filter { file.entries[$0].tiedTo == nil })
         kind = file.kind
         metadata = file.metadata
         entries = file.entries.map {
