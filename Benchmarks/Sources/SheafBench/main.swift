@@ -41,6 +41,23 @@ if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--save-loop" {
     exit(0)
 }
 
+// The packing threshold's effect on one file's save (Spec §18): median of N saves per threshold.
+if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--packing-sweep" {
+    let sd = try StateDict(contentsOf: CommandLine.arguments[2])
+    for threshold in [nil, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20] as [Int?] {
+        var samples: [Double] = []
+        for _ in 0..<(Int(CommandLine.arguments[3]) ?? 5) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try sd.save(to: CommandLine.arguments[2] + ".copy", options: SaveOptions(packingThreshold: threshold))
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        samples.sort()
+        let packed = try SheafFile(path: CommandLine.arguments[2] + ".copy").entries.filter { $0.storage == .packed }.count
+        print("threshold \(threshold.map(String.init) ?? "none"): \(packed) of \(sd.count) packed, median save \(samples[samples.count / 2]) ms")
+    }
+    exit(0)
+}
+
 var options = Options()
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
@@ -142,6 +159,10 @@ for name in ["large", "many-small", "model-like", "gpt2-124m", "llama-bf16"] whe
     let bytes = sd.reduce(0) { $0 + $1.tensor.byteCount }
     let path = folder + "/\(name).sheaf"
     add(name, Row(name: "Sheaf save (checksums + fsync + rename)", ms: try time(options.runs) { try sd.save(to: path) }, isSheaf: true))
+    // The same without packing (Spec §18): one HDF5 dataset per tensor.
+    add(name, Row(name: "Sheaf save, one dataset per tensor (packing off)", ms: try time(options.runs) {
+        try sd.save(to: folder + "/\(name)-unpacked.sheaf", options: SaveOptions(packingThreshold: nil))
+    }, isSheaf: true))
     add(name, Row(name: "Sheaf full load (default: index trusted; checksums verified)", ms: try time(options.runs) { _ = try StateDict(contentsOf: path) }, isSheaf: true))
     add(name, Row(name: "Sheaf full load (trustIndex: false; each dataset cross-checked)", ms: try time(options.runs) { _ = try StateDict(contentsOf: path, trustIndex: false) }, isSheaf: true))
     add(name, Row(name: "Sheaf lazy open (keys + shapes)", ms: try time(options.runs) { _ = try SheafFile(path: path).entries.count }, isSheaf: true))

@@ -35,9 +35,11 @@ public enum SheafWriter {
                              "tied to '\(tie.owner)' but with different metadata; a tied tensor has one set of metadata")
         }
         let tiedTo = ties.map { $0?.owner }
-        try write(kind: kind, keys: entries.map(\.0), tiedTo: tiedTo, metadata: metadata, to: path, options: options) {
-            entries[$0].1
-        }
+        // Every tensor is in memory: its checksums are computed on other cores while it is written.
+        let prefetch = { ChecksumPrefetch(entries.indices.map { ties[$0] == nil ? entries[$0].1 : nil },
+                                          algorithm: options.checksum, blockSize: options.blockSize) }
+        try write(kind: kind, keys: entries.map(\.0), tiedTo: tiedTo, metadata: metadata, structure: nil, to: path,
+                  options: options, replace: true, prefetch: prefetch) { entries[$0].1 }
     }
 
     /// Writes a file whose tensors are produced one at a time by `tensor(i)`, so
@@ -51,6 +53,17 @@ public enum SheafWriter {
                              structure: CheckpointNode? = nil,
                              to path: String, options: SaveOptions = .default, replace: Bool = true,
                              tensor: (Int) throws(SheafError) -> Tensor) throws(SheafError) {
+        try write(kind: kind, keys: keys, tiedTo: tiedTo, metadata: metadata, structure: structure, to: path,
+                  options: options, replace: replace, prefetch: nil, tensor: tensor)
+    }
+
+    /// ``write(kind:keys:tiedTo:metadata:structure:to:options:replace:tensor:)``,
+    /// with the checksums computed by `prefetch` (started once the arguments are
+    /// checked) when the caller has every tensor in memory.
+    private static func write(kind: SheafKind, keys: [String], tiedTo: [String?], metadata: Metadata,
+                              structure: CheckpointNode?, to path: String, options: SaveOptions, replace: Bool,
+                              prefetch: (() -> ChecksumPrefetch)?,
+                              tensor: (Int) throws(SheafError) -> Tensor) throws(SheafError) {
         var names: [String] = []
         var seen: Set<String> = []
         for key in keys {
@@ -67,10 +80,11 @@ public enum SheafWriter {
         if let size = options.blockSize, size <= 0 {
             throw SheafError(.invalidArgument, file: path, "block size must be positive, found \(size)")
         }
+        let checksums = prefetch?()
         do {
             try AtomicFile.write(to: path, replace: replace) { temporary in
                 try writeFile(kind: kind, keys: keys, tiedTo: tiedTo, names: names, metadata: metadata, structure: structure,
-                              temporary: temporary, destination: path, options: options, tensor: tensor)
+                              temporary: temporary, destination: path, options: options, prefetch: checksums, tensor: tensor)
             }
         } catch let error as SheafError {
             throw error
@@ -109,6 +123,7 @@ public enum SheafWriter {
     private static func writeFile(kind: SheafKind, keys: [String], tiedTo: [String?], names: [String], metadata: Metadata,
                                   structure: CheckpointNode?,
                                   temporary: String, destination: String, options: SaveOptions,
+                                  prefetch: ChecksumPrefetch?,
                                   tensor load: (Int) throws(SheafError) -> Tensor) throws(SheafError) {
         let file = try hdf5(destination) { () throws(HDF5Error) in try HDF5File.create(path: temporary, alignment: FormatLayout.alignment) }
         let root = try hdf5(destination) { () throws(HDF5Error) in try file.root() }
@@ -123,12 +138,9 @@ public enum SheafWriter {
         index.reserveCapacity(keys.count)
         var positions: [String: Int] = [:]
         var arenas = PackedArenas()
+        // With a prefetch, checksums are filled in once every tensor is written.
         func checksums(_ tensor: Tensor) -> (UInt64, [UInt64]?) {
-            if let size = options.blockSize, tensor.byteCount > size {
-                let (checksum, blocks) = tensor.withUnsafeBytes { options.checksum.digest($0, blockSize: size) }
-                return (checksum, blocks)
-            }
-            return (tensor.withUnsafeBytes { options.checksum.digest($0) }, nil)
+            prefetch == nil ? ChecksumPrefetch.digest(tensor, options.checksum, options.blockSize) : (0, nil)
         }
         for (position, key) in keys.enumerated() {
             let name = names[position]
@@ -195,6 +207,20 @@ public enum SheafWriter {
                 metadata_checksum: tensor.metadata.isEmpty ? nil : MetadataDigest.checksum(tensor.metadata, options.checksum),
                 block_size: blocks == nil ? nil : options.blockSize, block_checksums: blocks?.map { options.checksum.format($0) }))
             positions[key] = position
+        }
+        if let prefetch {
+            for (position, digest) in prefetch.wait().enumerated() {
+                guard let (whole, blocks) = digest else { continue }
+                index[position].checksum = options.checksum.format(whole)
+                index[position].block_size = blocks == nil ? nil : options.blockSize
+                index[position].block_checksums = blocks?.map { options.checksum.format($0) }
+            }
+            for position in index.indices {
+                guard let owner = index[position].tied_to, let first = positions[owner] else { continue }
+                index[position].checksum = index[first].checksum
+                index[position].block_size = index[first].block_size
+                index[position].block_checksums = index[first].block_checksums
+            }
         }
         try arenas.flush(root: root, index: &index, destination: destination)
         try arenas.finish(root: root, index: &index, positions: positions, destination: destination)
