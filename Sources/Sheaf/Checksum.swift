@@ -71,10 +71,17 @@ public enum ChecksumAlgorithm: String, Sendable, CaseIterable, Codable {
 
     /// Parses a checksum written by ``format(_:)``.
     public func parse(_ text: String) -> UInt64? {
+        var text = text
+        return text.withUTF8 { parse($0) }
+    }
+
+    /// Parses the UTF-8 bytes of a checksum written by ``format(_:)``.
+    func parse(_ text: UnsafeBufferPointer<UInt8>) -> UInt64? {
         let width = self == .crc32 ? 8 : 16
+        guard text.count == width else { return nil }
         var value: UInt64 = 0
         var count = 0
-        for c in text.utf8 {
+        for c in text {
             count += 1
             guard count <= width else { return nil }
             switch c {

@@ -1,3 +1,5 @@
+import Glibc
+
 /// The names and rules of the on-disk layout (Spec/FORMAT.md, "Layout").
 public enum FormatLayout {
     /// Root attribute naming the format; its value is ``formatName``.
@@ -42,13 +44,20 @@ public enum FormatLayout {
     /// The most tensors a reader accepts in one file.
     public static let maxTensors = 10_000_000
 
+    /// Refuses a key §3 does not allow: empty, or with a NUL.
+    /// - Complexity: O(key length), no allocation.
+    public static func checkKey(_ key: String) throws(SheafError) {
+        guard !key.isEmpty else { throw SheafError(.invalidKey, key: key, "empty keys are not allowed") }
+        var key = key
+        guard !key.withUTF8({ memchr(UnsafeRawPointer($0.baseAddress!), 0, $0.count) != nil }) else {
+            throw SheafError(.invalidKey, key: key, "keys must not contain NUL bytes")
+        }
+    }
+
     /// The HDF5 link name for `key`: `%` becomes `%25`, `/` becomes `%2F`, and
     /// the key `.` becomes `%2E`. Empty keys and keys with NUL are refused.
     public static func linkName(for key: String) throws(SheafError) -> String {
-        guard !key.isEmpty else { throw SheafError(.invalidKey, key: key, "empty keys are not allowed") }
-        guard !key.utf8.contains(0) else {
-            throw SheafError(.invalidKey, key: key, "keys must not contain NUL bytes")
-        }
+        try checkKey(key)
         if key == "." { return "%2E" }
         if !key.utf8.contains(where: { $0 == 0x25 || $0 == 0x2F }) { return key }
         var name = ""

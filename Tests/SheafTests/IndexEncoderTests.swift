@@ -31,4 +31,17 @@ struct IndexEncoderTests {
             #expect(IndexParser.document(ours) == document)
         }
     }
+
+    @Test("the reader matches member names, dtypes and storage kinds by their bytes, and escaped spellings still count")
+    func escapedNames() throws {
+        let plain = #"{"tensors":[{"checksum":"0123456789abcdef","dtype":"float32","key":"k","metadata":false,"nbytes":8,"shape":[2],"storage":"packed","arena":0,"arena_start":16,"offset":128}]}"#
+        let escaped = #"{"tensors":[{"check\u0073um":"0123456789abcdef","dtype":"float\u00332","k\u0065y":"k","metadata":false,"nbytes":8,"shape":[2],"stor\u0061ge":"pack\u0065d","\u0061rena":0,"arena_start":16,"offset":128}]}"#
+        let a = try #require(IndexParser.document(Array(plain.utf8)))
+        let b = try #require(IndexParser.document(Array(escaped.utf8)))
+        #expect(a == b)
+        #expect(a.tensors.first?.storage == "packed" && a.tensors.first?.arena_start == 16 && a.tensors.first?.dtype == "float32")
+        // A repeated member stays refused when one spelling is escaped.
+        let repeated = #"{"tensors":[{"key":"k","k\u0065y":"j","checksum":"0123456789abcdef","dtype":"float32","metadata":false,"nbytes":8,"shape":[2],"storage":"contiguous"}]}"#
+        #expect(IndexParser.document(Array(repeated.utf8)) == nil)
+    }
 }

@@ -12,7 +12,7 @@ extension SheafFile {
         positions.reserveCapacity(document.tensors.count)
         for raw in document.tensors {
             let key = raw.key
-            do { _ = try FormatLayout.linkName(for: key) } catch { throw error.with(file: path, key: key) }
+            do { try FormatLayout.checkKey(key) } catch { throw error.with(file: path, key: key) }
             guard positions[key] == nil else {
                 throw SheafError(.invalidIndex, file: path, key: key, "duplicate key in the index")
             }
