@@ -151,6 +151,23 @@ MUTANTS = [
     ("the shard's recorded index checksum is not compared", "Sources/Sheaf/Distributed/DistributedCheckpoint.swift",
      "recorded == ShardChecksum(algorithm: file.checksumAlgorithm, value: file.indexChecksum) else {",
      "recorded.algorithm == file.checksumAlgorithm else {", "Distributed"),
+    ("verify lets two packed tensors overlap", "Sources/Sheaf/File/SheafFile+Packed.swift",
+     "where previous.arena == next.arena && next.start < previous.end {",
+     "where previous.arena == next.arena && next.start < previous.start {", "Conformance|PackedTensor"),
+    ("a packed entry's offset is not checked against its arena", "Sources/Sheaf/File/SheafFile+Packed.swift",
+     "guard offset == arena.offset + placement.start * entry.dtype.itemSize else {",
+     "guard offset >= arena.offset else {", "Conformance|PackedTensor"),
+    ("an unaligned arena_start is accepted", "Sources/Sheaf/Index/IndexValidation.swift",
+     "(start * dtype.itemSize) % alignment == 0 else {", "(start * dtype.itemSize) % 1 == 0 else {", "Conformance|PackedTensor"),
+    ("the writer packs tensors without 64-byte alignment", "Sources/Sheaf/Writing/PackedArenas.swift",
+     "let start = (before + FormatLayout.alignment - 1) / FormatLayout.alignment * FormatLayout.alignment",
+     "let start = before", "PackedTensor|DTypeRoundTrip|PythonInterop"),
+    ("verify does not compare the region references", "Sources/Sheaf/File/SheafFile+Packed.swift",
+     "if reference.address != arena.address || reference.block != placement.start..<(placement.start + count) {",
+     "if reference.address != arena.address {", "Conformance|PackedTensor"),
+    ("tensors of exactly the threshold are packed", "Sources/Sheaf/Writing/SheafWriter.swift",
+     "tensor.byteCount > 0, tensor.byteCount < threshold, tensor.metadata.isEmpty {",
+     "tensor.byteCount > 0, tensor.byteCount <= threshold, tensor.metadata.isEmpty {", "PackedTensor|ConvertCommandTests/packing"),
 ]
 
 

@@ -24,6 +24,10 @@ extension SheafCommand {
         @Option(help: "Sheaf output: deflate[:LEVEL] (shuffle + zlib, level 1-9, default 4).") var compress: CompressionArgument?
         @Option(help: "Write shards of at most this size (for example 5GB): Sheaf output as a sharded set (OUTPUT.index.json and OUTPUT-0000k-of-0000N.sheaf), safetensors output as a Hugging Face model folder (OUTPUT is a folder, with model.safetensors.index.json and config.json).")
         var shardSize: ByteSize?
+        @Option(help: "Sheaf output: pack tensors smaller than this (default 64KiB) back to back into one arena per dtype (Spec/FORMAT.md §18, format 1.4).")
+        var packBelow: ByteSize?
+        @Flag(help: "Sheaf output: give every tensor its own dataset (no packing), for Sheaf readers older than format 1.4.")
+        var noPack = false
         @Flag(help: "Store bfloat16/float8 as exact float32 where the target has no such dtype.") var widen = false
         @Flag(help: "Write tied keys as separate copies where the target cannot tie tensors.") var untie = false
         @Flag(help: "Replace OUTPUT if it exists (still atomically).") var force = false
@@ -36,6 +40,12 @@ extension SheafCommand {
             }
             guard let target = to ?? InterchangeFormat.forExtension(of: output) ?? (shardSize != nil ? .safetensors : nil) else {
                 throw ValidationError("cannot tell the output format from '\(output)'; use a known extension or --to")
+            }
+            if noPack && packBelow != nil {
+                throw ValidationError("--no-pack and --pack-below contradict each other; give one")
+            }
+            if (noPack || packBelow != nil) && target != .sheaf {
+                throw ValidationError("--no-pack and --pack-below apply to Sheaf output, not --to \(target)")
             }
             if shardSize != nil && target != .safetensors && target != .sheaf {
                 throw ValidationError("--shard-size writes a sharded Sheaf set or a safetensors model folder; it cannot be used with --to \(target)")
@@ -64,6 +74,7 @@ extension SheafCommand {
             options.replace = force
             options.shardSize = shardSize?.bytes
             if let compress { options.save.compression = compress.compression }
+            if noPack { options.save.packingThreshold = nil } else if let packBelow { options.save.packingThreshold = packBelow.bytes }
             if !force && shardSize == nil && FileManager.default.fileExists(atPath: output) {
                 throw SheafError(.io, file: output, "output exists", remedy: .replace)
             }

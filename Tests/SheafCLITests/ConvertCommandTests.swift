@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Sheaf
 
 @Suite("sheaf convert, verify, inspect and diff, run as the real binary")
 struct ConvertCommandTests {
@@ -265,5 +266,27 @@ struct ConvertCommandTests {
         #expect(try sheaf("inspect", folder.file("z.sheaf")).stdout.contains("deflate"))
         #expect(try sheaf("verify", folder.file("z.sheaf")).status == 0)
         #expect(try sheaf("convert", fixturePath("interchange/torch/mlp.params"), folder.file("q.sheaf"), "--compress", "zstd").status == 2)
+    }
+
+    @Test("packing: small tensors packed by default, --pack-below moves the threshold, --no-pack writes one dataset per tensor")
+    func packing() throws {
+        let folder = try TemporaryFolder()
+        let input = fixturePath("interchange/torch/mlp.params")  // hidden.weight 20 KiB, the rest smaller
+        #expect(try sheaf("convert", input, folder.file("default.sheaf")).status == 0)
+        #expect(try sheaf("convert", input, folder.file("none.sheaf"), "--no-pack").status == 0)
+        #expect(try sheaf("convert", input, folder.file("1k.sheaf"), "--pack-below", "1KiB").status == 0)
+        let packed = try SheafFile(path: folder.file("default.sheaf"))
+        #expect(packed.version == "1.4" && packed.entries.allSatisfy { $0.storage == .packed })
+        let none = try SheafFile(path: folder.file("none.sheaf"))
+        #expect(none.version != "1.4" && none.entries.allSatisfy { $0.storage == .contiguous })
+        let small = try SheafFile(path: folder.file("1k.sheaf"))
+        #expect(small.entries.map(\.storage) == small.entries.map { $0.byteCount < 1024 ? .packed : .contiguous })
+        #expect(small.entries.contains { $0.storage == .packed } && small.entries.contains { $0.storage == .contiguous })
+        for name in ["default.sheaf", "none.sheaf", "1k.sheaf"] {
+            #expect(try sheaf("verify", folder.file(name)).status == 0)
+            #expect(try sheaf("diff", folder.file(name), input).status == 0)
+        }
+        #expect(try sheaf("convert", input, folder.file("x.sheaf"), "--no-pack", "--pack-below", "1KiB").status == 2)
+        #expect(try sheaf("convert", input, folder.file("x.safetensors"), "--no-pack").status == 2)
     }
 }
