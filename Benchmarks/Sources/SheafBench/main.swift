@@ -34,10 +34,11 @@ if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--open-loop" {
     exit(0)
 }
 
-// A profiling loop: load a file and save it N times (for perf).
-if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--save-loop" {
+// A profiling loop: load a file and save it N times (for perf); "unpacked": without packing.
+if CommandLine.arguments.count >= 4, CommandLine.arguments[1] == "--save-loop" {
     let sd = try StateDict(contentsOf: CommandLine.arguments[2])
-    for _ in 0..<(Int(CommandLine.arguments[3]) ?? 1) { try sd.save(to: CommandLine.arguments[2] + ".copy") }
+    let options = CommandLine.arguments.last == "unpacked" ? SaveOptions(packingThreshold: nil) : .default
+    for _ in 0..<(Int(CommandLine.arguments[3]) ?? 1) { try sd.save(to: CommandLine.arguments[2] + ".copy", options: options) }
     exit(0)
 }
 
