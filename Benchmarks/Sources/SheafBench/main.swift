@@ -34,6 +34,12 @@ if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--open-loop" {
     exit(0)
 }
 
+// A profiling loop: load a whole file N times (for perf).
+if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--load-loop" {
+    for _ in 0..<(Int(CommandLine.arguments[3]) ?? 1) { _ = try StateDict(contentsOf: CommandLine.arguments[2]).count }
+    exit(0)
+}
+
 // A profiling loop: load a file and save it N times (for perf); "unpacked": without packing.
 if CommandLine.arguments.count >= 4, CommandLine.arguments[1] == "--save-loop" {
     let sd = try StateDict(contentsOf: CommandLine.arguments[2])

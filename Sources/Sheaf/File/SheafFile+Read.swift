@@ -49,39 +49,36 @@ extension SheafFile {
     ///   shape, layout and offset against the index while loading (about 20 µs
     ///   per tensor); ``verify()`` does that and every other structural check.
     public func stateDict(verifyChecksums: Bool = true, trustIndex: Bool = true) throws(SheafError) -> StateDict {
-        var result = StateDict()
-        var loaded: [String: Tensor] = [:]
         // Index-trusted tensors are read and checksummed on every core at once.
         // Contiguous tensors come from one mapping of the file, checksummed on every
         // core at once; unless the index is trusted, each dataset is first checked
         // against the index (dtype, shape, layout, offset, metadata).
         let wanted = entries.indices.filter { entries[$0].tiedTo == nil && entries[$0].offset != nil }
         let attached = try checkDatasets(wanted.filter { !trustIndex || entries[$0].hasMetadata })
-        var prefetched = try Self.readIndexed(wanted.map { entries[$0] }, descriptor: descriptor, path: path, fileSize: fileSize,
-                                              algorithm: checksumAlgorithm, verify: verifyChecksums, positions: wanted)
-        for (position, metadata) in attached { prefetched[position]?.metadata = metadata }
-        for (position, entry) in entries.enumerated() {
-            if let owner = entry.tiedTo, let tensor = loaded[owner] {
-                result[entry.key] = tensor
-                continue
+        // By position: tied keys take their owner's (earlier) tensor.
+        var tensors = try Self.readIndexed(wanted.map { entries[$0] }, descriptor: descriptor, path: path, fileSize: fileSize,
+                                           algorithm: checksumAlgorithm, verify: verifyChecksums, positions: wanted,
+                                           count: entries.count)
+        for (position, metadata) in attached { tensors[position]?.metadata = metadata }
+        for (position, entry) in entries.enumerated() where tensors[position] == nil {
+            if let owner = entry.tiedTo, let first = positions[owner], let tensor = tensors[first] {
+                tensors[position] = tensor
+            } else {
+                tensors[position] = try read(entry, verifyChecksum: verifyChecksums)
             }
-            let tensor: Tensor
-            if let ready = prefetched[position] { tensor = ready } else { tensor = try read(entry, verifyChecksum: verifyChecksums) }
-            loaded[entry.key] = tensor
-            result[entry.key] = tensor
         }
-        result.metadata = metadata
-        return result
+        // Keys are unique (checked when the index was read).
+        return StateDict(uniqueKeys: entries.map(\.key), tensors: tensors.map { $0! }, metadata: metadata)
     }
 
     /// Tensors at their index offsets with no HDF5 call: backed by one private
     /// mapping of the file (no copy), checksums verified in parallel over the
-    /// cores; returned by `positions`. Falls back to reading when the file
-    /// cannot be mapped.
+    /// cores; placed at `positions` of an array of `count`. Falls back to
+    /// reading when the file cannot be mapped.
     static func readIndexed(_ wanted: [Entry], descriptor: Int32, path: String, fileSize: Int, algorithm: ChecksumAlgorithm,
-                            verify: Bool, positions: [Int]) throws(SheafError) -> [Int: Tensor] {
-        guard !wanted.isEmpty else { return [:] }
-        var tensors: [Int: Tensor] = [:]
+                            verify: Bool, positions: [Int], count: Int) throws(SheafError) -> [Tensor?] {
+        var tensors = [Tensor?](repeating: nil, count: count)
+        guard !wanted.isEmpty else { return tensors }
         let mapping = FileMapping(descriptor: descriptor, size: fileSize)
         var list: [Tensor] = []
         list.reserveCapacity(wanted.count)

@@ -25,6 +25,13 @@ public struct StateDict: Sendable, Equatable, Sequence {
         self.metadata = metadata
     }
 
+    /// `keys` (which must be distinct) with `tensors`, in order, without
+    /// checking for repeats.
+    init(uniqueKeys keys: [String], tensors: [Tensor], metadata: Metadata) {
+        self.tensors = OrderedDictionary(uncheckedUniqueKeys: keys, values: tensors)
+        self.metadata = metadata
+    }
+
     /// The keys in order.
     /// - Complexity: O(count) (a copy).
     public var keys: [String] { tensors.keys.elements }
