@@ -123,7 +123,7 @@ class Writer:
         self.expected.append({"key": key, "dtype": dtype_name, "shape": list(array.shape), "hex": raw.hex(),
                               "tied_to": None, "metadata": {}})
 
-    def pack(self, refs_hook=None, external=False):
+    def pack(self, refs_hook=None, external=False, keys_width=None):
         """Writes /_sheaf_packed as §18 gives it: the arenas, then one region reference
         and one key per packed entry in index order; fills in the entries' offsets."""
         group = self.f.create_group("_sheaf_packed")
@@ -149,7 +149,7 @@ class Writer:
             refs = refs_hook(refs)
         group.create_dataset("refs", data=np.array(refs, dtype=h5py.regionref_dtype), dtype=h5py.regionref_dtype,
                              track_times=False)
-        width = max(len(e["key"].encode()) for e in packed)
+        width = keys_width or max(len(e["key"].encode()) for e in packed)
         # Fixed-length, NUL-padded UTF-8 (h5py's high-level API converts only ASCII to it).
         string_type = h5py.h5t.C_S1.copy()
         string_type.set_size(width)
@@ -523,6 +523,11 @@ def invalid_fixtures():
     w = packed("invalid/packed_swapped_references.sheaf")
     w.pack(refs_hook=lambda refs: refs[::-1])
     w.close("§18 the i-th region reference selects the i-th packed key's elements", False, "invalidFile", stage="verify")
+
+    w = packed("invalid/packed_keys_too_wide.sheaf")
+    w.pack(keys_width=4096)
+    w.close("§14 §18 keys is as wide as the longest packed key; a reader bounds what it allocates", False,
+            "limitExceeded", stage="verify")
 
     w = packed("invalid/packed_also_in_tensors.sheaf")
     w.pack()

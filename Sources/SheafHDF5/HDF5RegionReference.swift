@@ -77,6 +77,7 @@ extension HDF5Group {
         guard shape[0] <= limit else {
             throw .refused(.limit, path, "\(shape[0]) references, over the limit of \(limit)")
         }
+        _ = try dataset.checkReadable()  // a compressed dataset stays within the expansion limit
         let size = chdf5_region_ref_size()
         let references = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, shape[0] * size), alignment: 16)
         defer { references.deallocate() }
@@ -123,8 +124,8 @@ extension HDF5Group {
 
     /// The values of 1-d dataset `name` of fixed-length strings (NUL padding
     /// removed), or nil when it is not one; at most `limit` values of at most
-    /// `width` bytes each.
-    package func strings(_ name: String, limit: Int, width: Int) throws(HDF5Error) -> [String]? {
+    /// `width` bytes each, and at most `totalBytes` in all.
+    package func strings(_ name: String, limit: Int, width: Int, totalBytes: Int) throws(HDF5Error) -> [String]? {
         let dataset = try openDataset(name)
         let path = dataset.path, datasetID = dataset.id
         let type = try dataset.datatype()
@@ -133,9 +134,10 @@ extension HDF5Group {
         guard isString, try HDF5Library.call("H5Tis_variable_str", path, { H5Tis_variable_str(typeID) }) == 0,
               let shape = try dataset.shape(), shape.count == 1 else { return nil }
         let size = Int(try HDF5Library.call("H5Tget_size", path, failed: { $0 == 0 }) { H5Tget_size(typeID) })
-        guard shape[0] <= limit, size <= width else {
-            throw .refused(.limit, path, "\(shape[0]) strings of \(size) bytes, over the limit of \(limit) of \(width)")
+        guard shape[0] <= limit, size <= width, shape[0] <= totalBytes / max(size, 1) else {
+            throw .refused(.limit, path, "\(shape[0]) strings of \(size) bytes, over the limit of \(limit) of \(width) bytes and \(totalBytes) bytes in all")
         }
+        _ = try dataset.checkReadable()  // a compressed dataset stays within the expansion limit
         let memory = HDF5Datatype(handle: try HDF5Handle("H5Tcopy", "\(path) type") { chdf5_create_fixed_utf8_type(size) })
         var bytes = [UInt8](repeating: 0, count: max(1, size * shape[0]))
         if shape[0] > 0 {

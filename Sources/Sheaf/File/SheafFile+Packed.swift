@@ -151,8 +151,11 @@ extension SheafFile {
         let group = "/\(FormatLayout.packedGroup)"
         let (keys, references) = try hdf5(path) { () throws(HDF5Error) -> ([String]?, [HDF5RegionReferenceInfo]?) in
             let packedGroup = try file.root().openGroup(FormatLayout.packedGroup)
+            // A valid `keys` is as wide as the longest packed key: bounded by that, not by what the file claims.
+            let longest = packed.map { entries[$0].key.utf8.count }.max() ?? 1
             let keys = try packedGroup.contains(FormatLayout.packedKeys)
-                ? try packedGroup.strings(FormatLayout.packedKeys, limit: packed.count, width: 1 << 20) : nil
+                ? try packedGroup.strings(FormatLayout.packedKeys, limit: packed.count, width: longest + 64,
+                                          totalBytes: (longest + 64) * packed.count) : nil
             let references = try packedGroup.contains(FormatLayout.packedReferences)
                 ? try packedGroup.regionReferences(FormatLayout.packedReferences, limit: packed.count) : nil
             return (keys, references)
