@@ -80,17 +80,14 @@ public enum ChecksumAlgorithm: String, Sendable, CaseIterable, Codable {
         let width = self == .crc32 ? 8 : 16
         guard text.count == width else { return nil }
         var value: UInt64 = 0
-        var count = 0
         for c in text {
-            count += 1
-            guard count <= width else { return nil }
             switch c {
             case 48...57: value = value << 4 | UInt64(c - 48)
             case 97...102: value = value << 4 | UInt64(c - 87)
             default: return nil
             }
         }
-        return count == width ? value : nil
+        return value
     }
 }
 

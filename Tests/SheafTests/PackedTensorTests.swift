@@ -22,12 +22,18 @@ struct PackedTensorTests {
         return sd
     }
 
+    /// ``mixed()`` saved with the default options; its path.
+    static func savedMixed(in folder: TemporaryFolder) throws -> (StateDict, String) {
+        let sd = try mixed()
+        let path = folder.file("mixed.sheaf")
+        try sd.save(to: path)
+        return (sd, path)
+    }
+
     @Test("small tensors are packed, the rest keep their datasets; every read path gives the same tensors")
     func packs() throws {
         let folder = try TemporaryFolder()
-        let sd = try Self.mixed()
-        let path = folder.file("m.sheaf")
-        try sd.save(to: path)
+        let (sd, path) = try Self.savedMixed(in: folder)
         let file = try SheafFile(path: path)
         #expect(file.version == FormatLayout.packedVersion)
         #expect(try file.entry("layers.3.bias").storage == .packed)
@@ -98,9 +104,7 @@ struct PackedTensorTests {
     @Test("verify finds a damaged packed tensor by key; the load fails naming it")
     func damage() throws {
         let folder = try TemporaryFolder()
-        let sd = try Self.mixed()
-        let path = folder.file("d.sheaf")
-        try sd.save(to: path)
+        let (sd, path) = try Self.savedMixed(in: folder)
         let entry = try SheafFile(path: path).entry("layers.5.bias")
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         bytes[entry.offset! + 3] ^= 0x10

@@ -48,6 +48,14 @@ extension SheafFile {
         }
     }
 
+    /// ``arena(_:key:)``, each arena opened once per `cache`.
+    func arena(_ number: Int, key: String?, cache: inout [Int: PackedArena]) throws(SheafError) -> PackedArena {
+        if let known = cache[number] { return known }
+        let arena = try arena(number, key: key)
+        cache[number] = arena
+        return arena
+    }
+
     /// Checks a packed entry against its arena: same dtype, inside it, at the
     /// offset the index records.
     func checkPacked(_ entry: Entry, in arena: PackedArena) throws(SheafError) {
@@ -76,12 +84,7 @@ extension SheafFile {
         for position in positions {
             let entry = entries[position]
             if let placement = entry.packed {
-                let arena: PackedArena
-                if let known = arenas[placement.arena] { arena = known } else {
-                    arena = try self.arena(placement.arena, key: entry.key)
-                    arenas[placement.arena] = arena
-                }
-                try checkPacked(entry, in: arena)
+                try checkPacked(entry, in: try arena(placement.arena, key: entry.key, cache: &arenas))
                 continue
             }
             let metadata = try checkDataset(entry)
@@ -108,12 +111,7 @@ extension SheafFile {
             let entry = entries[position]
             guard let placement = entry.packed, !broken.contains(placement.arena) else { continue }
             do throws(SheafError) {
-                let arena: PackedArena
-                if let known = arenas[placement.arena] { arena = known } else {
-                    arena = try self.arena(placement.arena, key: entry.key)
-                    arenas[placement.arena] = arena
-                }
-                try checkPacked(entry, in: arena)
+                try checkPacked(entry, in: try arena(placement.arena, key: entry.key, cache: &arenas))
                 guard entry.tiedTo == nil else { continue }
                 spans.append((placement.arena, placement.start, placement.start + entry.byteCount / entry.dtype.itemSize, entry.key))
                 let tensor = try Self.readIndexed(entry, descriptor: descriptor, path: path, algorithm: checksumAlgorithm, verify: true)

@@ -78,20 +78,14 @@ struct PackedArenas {
         pendingBytes = 0
     }
 
-    /// After the last flush: the entries tied to packed keys take their owner's
-    /// placement, and `/_sheaf_packed` gets `refs` (a region reference per
-    /// packed entry, in index order) and `keys` (those entries' keys).
-    func finish(root: borrowing HDF5Group, index: inout [IndexEntry], positions: [String: Int], destination: String) throws(SheafError) {
+    /// After the last flush, with every entry complete (ties included):
+    /// `/_sheaf_packed` gets `refs` (a region reference per packed entry, in
+    /// index order) and `keys` (those entries' keys).
+    func finish(root: borrowing HDF5Group, index: [IndexEntry], destination: String) throws(SheafError) {
         guard arenas > 0 else { return }
         var targets: [HDF5RegionTarget] = []
         var keys: [String] = []
-        for position in index.indices where index[position].storage == StorageKind.packed.rawValue {
-            if let owner = index[position].tied_to, let first = positions[owner] {
-                index[position].offset = index[first].offset
-                index[position].arena = index[first].arena
-                index[position].arena_start = index[first].arena_start
-            }
-            let entry = index[position]
+        for entry in index where entry.storage == StorageKind.packed.rawValue {
             guard let arena = entry.arena, let start = entry.arena_start, let dtype = DType.named[entry.dtype] else { continue }
             targets.append(HDF5RegionTarget(dataset: "/\(FormatLayout.packedGroup)/\(arena)", start: start,
                                             count: entry.nbytes / dtype.itemSize))

@@ -138,9 +138,14 @@ public enum SheafWriter {
         index.reserveCapacity(keys.count)
         var positions: [String: Int] = [:]
         var arenas = PackedArenas()
-        // With a prefetch, checksums are filled in once every tensor is written.
-        func checksums(_ tensor: Tensor) -> (UInt64, [UInt64]?) {
-            prefetch == nil ? ChecksumPrefetch.digest(tensor, options.checksum, options.blockSize) : (0, nil)
+        // Checksums (computed here, or by `prefetch` on other cores) go into the
+        // index once every tensor is written, with the offsets of packed ones.
+        var digests = [ChecksumPrefetch.Digest?](repeating: nil, count: prefetch == nil ? keys.count : 0)
+        func entry(_ key: String, _ tensor: Tensor, storage: StorageKind, offset: Int?) -> IndexEntry {
+            if prefetch == nil { digests[index.count] = ChecksumPrefetch.digest(tensor, options.checksum, options.blockSize) }
+            return IndexEntry(key: key, dtype: tensor.dtype.rawValue, shape: tensor.shape, nbytes: tensor.byteCount,
+                              offset: offset, storage: storage.rawValue, checksum: "", tied_to: nil, metadata: !tensor.metadata.isEmpty,
+                              metadata_checksum: tensor.metadata.isEmpty ? nil : MetadataDigest.checksum(tensor.metadata, options.checksum))
         }
         for (position, key) in keys.enumerated() {
             let name = names[position]
@@ -151,10 +156,10 @@ public enum SheafWriter {
                 if index[first].storage != StorageKind.packed.rawValue {
                     try hdf5(destination, key: key) { () throws(HDF5Error) in try group.createHardLink(to: names[first], named: name) }
                 }
-                var entry = index[first]
-                entry.key = key
-                entry.tied_to = owner
-                index.append(entry)
+                var tie = index[first]  // completed with its owner's checksums and placement at the end
+                tie.key = key
+                tie.tied_to = owner
+                index.append(tie)
                 positions[key] = position
                 continue
             }
@@ -164,12 +169,7 @@ public enum SheafWriter {
             if let threshold = options.packingThreshold, options.compression == .none,
                tensor.byteCount > 0, tensor.byteCount < threshold, tensor.metadata.isEmpty {
                 // Packed (§18): the offset, arena and start are filled in when its arena is written.
-                let (checksum, blocks) = checksums(tensor)
-                index.append(IndexEntry(
-                    key: key, dtype: tensor.dtype.rawValue, shape: tensor.shape, nbytes: tensor.byteCount, offset: nil,
-                    storage: StorageKind.packed.rawValue, checksum: options.checksum.format(checksum), tied_to: nil, metadata: false,
-                    metadata_checksum: nil, block_size: blocks == nil ? nil : options.blockSize,
-                    block_checksums: blocks?.map { options.checksum.format($0) }))
+                index.append(entry(key, tensor, storage: .packed, offset: nil))
                 positions[key] = position
                 try arenas.add(tensor, position: index.count - 1, root: root, index: &index, destination: destination)
                 continue
@@ -199,31 +199,25 @@ public enum SheafWriter {
                 try dataset.close()
                 return offset
             }
-            let (checksum, blocks) = checksums(tensor)
-            index.append(IndexEntry(
-                key: key, dtype: tensor.dtype.rawValue, shape: tensor.shape, nbytes: tensor.byteCount,
-                offset: offset, storage: storage == .contiguous ? StorageKind.contiguous.rawValue : StorageKind.deflate.rawValue,
-                checksum: options.checksum.format(checksum), tied_to: nil, metadata: !tensor.metadata.isEmpty,
-                metadata_checksum: tensor.metadata.isEmpty ? nil : MetadataDigest.checksum(tensor.metadata, options.checksum),
-                block_size: blocks == nil ? nil : options.blockSize, block_checksums: blocks?.map { options.checksum.format($0) }))
+            index.append(entry(key, tensor, storage: storage == .contiguous ? .contiguous : .deflate, offset: offset))
             positions[key] = position
         }
-        if let prefetch {
-            for (position, digest) in prefetch.wait().enumerated() {
-                guard let (whole, blocks) = digest else { continue }
+        try arenas.flush(root: root, index: &index, destination: destination)
+        let computed = prefetch?.wait() ?? digests
+        for position in index.indices {
+            if let owner = index[position].tied_to, let first = positions[owner] {
+                // A tie is its (earlier) owner's stored tensor: same checksums and placement.
+                var tie = index[first]
+                tie.key = index[position].key
+                tie.tied_to = owner
+                index[position] = tie
+            } else if let (whole, blocks) = computed[position] {
                 index[position].checksum = options.checksum.format(whole)
                 index[position].block_size = blocks == nil ? nil : options.blockSize
                 index[position].block_checksums = blocks?.map { options.checksum.format($0) }
             }
-            for position in index.indices {
-                guard let owner = index[position].tied_to, let first = positions[owner] else { continue }
-                index[position].checksum = index[first].checksum
-                index[position].block_size = index[first].block_size
-                index[position].block_checksums = index[first].block_checksums
-            }
         }
-        try arenas.flush(root: root, index: &index, destination: destination)
-        try arenas.finish(root: root, index: &index, positions: positions, destination: destination)
+        try arenas.finish(root: root, index: index, destination: destination)
         // The version is the least that holds what was written (§2), so it is
         // written once every tensor is.
         let version = !arenas.isEmpty ? FormatLayout.packedVersion
