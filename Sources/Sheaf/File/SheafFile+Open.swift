@@ -35,7 +35,7 @@ extension SheafFile {
     }
 
     init(path: String, kind: SheafKind, version: String, checksumAlgorithm: ChecksumAlgorithm,
-                 metadata: Metadata, structure: CheckpointNode?, indexChecksum: UInt64, entries: [Entry], positions: [String: Int],
+                 metadata: Metadata, structure: CheckpointNode?, indexChecksum: UInt64, table: IndexTable,
                  file: consuming HDF5File, tensors: consuming HDF5Group, descriptor: Int32, fileSize: Int) {
         self.path = path
         self.structure = structure
@@ -44,8 +44,7 @@ extension SheafFile {
         self.version = version
         self.checksumAlgorithm = checksumAlgorithm
         self.metadata = metadata
-        self.entries = entries
-        self.positions = positions
+        self.table = table
         self.file = file
         self.tensors = tensors
         self.descriptor = descriptor
@@ -80,9 +79,11 @@ extension SheafFile {
         let (version, algorithm, metadata) = (header.version, header.algorithm, header.metadata)
         let json = try Self.readIndexBytes(root, path: path)
         // The fast reader; Foundation's decoder describes what is wrong when it fails.
-        let document: IndexDocument
-        switch IndexParser.parse(json) {
-        case .document(let parsed): document = parsed
+        // Each entry is checked as it is read.
+        var validator = IndexValidator(kind: kind, algorithm: algorithm, fileSize: fileSize, path: path, capacity: json.count / 128)
+        let document: RawIndex
+        switch try IndexParser.table(json, &validator) {
+        case .index(let parsed): document = parsed
         case .malformed:
             // Foundation's decoder says what is wrong, at a cost in memory of many
             // times the input: only for indexes small enough to afford it.
@@ -95,7 +96,7 @@ extension SheafFile {
             throw SheafError(.invalidIndex, file: path,
                              "the index is not JSON of the form Spec/FORMAT.md section 8 gives (a member repeated, or not an integer where one is required)")
         }
-        if let recorded = document.metadata_checksum {
+        if let recorded = document.metadataChecksum {
             guard let expected = algorithm.parse(recorded) else {
                 throw SheafError(.invalidIndex, file: path, "metadata_checksum '\(recorded)' is not a \(algorithm.rawValue) hex value")
             }
@@ -105,9 +106,9 @@ extension SheafFile {
                                  "file metadata checksum mismatch: the metadata attributes do not match the index's \(algorithm.rawValue) checksum \(recorded)")
             }
         }
-        let (entries, positions) = try Self.validate(document, kind: kind, algorithm: algorithm, fileSize: fileSize, path: path)
+        let table = try validator.finish(dimensions: document.dimensions)
         if let structure = document.structure {
-            try SheafWriter.validate(structure, keys: Set(positions.keys), metadata: metadata, file: path)
+            try SheafWriter.validate(structure, keys: Set((0..<table.count).map(table.key(at:))), metadata: metadata, file: path)
         }
         guard try hdf5(path, { () throws(HDF5Error) in try root.contains(FormatLayout.tensorsGroup) }) else {
             throw SheafError(.invalidFile, file: path, "missing group '/\(FormatLayout.tensorsGroup)'")
@@ -115,7 +116,7 @@ extension SheafFile {
         let tensors = try hdf5(path) { () throws(HDF5Error) in try root.openGroup(FormatLayout.tensorsGroup) }
         opened = true
         return SheafFile(path: path, kind: kind, version: version, checksumAlgorithm: algorithm, metadata: metadata,
-                         structure: document.structure, indexChecksum: json.withUnsafeBytes { algorithm.digest($0) }, entries: entries, positions: positions, file: file, tensors: tensors, descriptor: descriptor,
+                         structure: document.structure, indexChecksum: json.withUnsafeBytes { algorithm.digest($0) }, table: table, file: file, tensors: tensors, descriptor: descriptor,
                          fileSize: fileSize)
     }
 
@@ -177,13 +178,19 @@ extension SheafFile {
             else { return nil }
             guard shape[0] <= FormatLayout.maxIndexBytes else { return [] }
             _ = try dataset.checkReadable()
-            var bytes = [UInt8](repeating: 0, count: shape[0])
             let type = try HDF5Datatype.int(bits: 8, signed: false)
-            if !bytes.isEmpty {
-                try bytes.withUnsafeMutableBytes { buffer in
-                    Result { () throws(HDF5Error) in try dataset.read(into: buffer, as: type) }
-                }.get()
+            // Read into uninitialised storage: the read fills every byte or throws.
+            var failure: HDF5Error?
+            let bytes = [UInt8](unsafeUninitializedCapacity: shape[0]) { buffer, count in
+                guard !buffer.isEmpty else { return }
+                do throws(HDF5Error) {
+                    try dataset.read(into: UnsafeMutableRawBufferPointer(buffer), as: type)
+                    count = buffer.count
+                } catch {
+                    failure = error
+                }
             }
+            if let failure { throw failure }
             return bytes
         }
         guard let json else {

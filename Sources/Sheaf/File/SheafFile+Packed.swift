@@ -98,7 +98,7 @@ extension SheafFile {
     /// no arena unused, `refs` and `keys` naming exactly the packed entries in
     /// index order, and every packed tensor's checksum (and block checksums).
     func verifyPacked(report: (String?, SheafError.Code, String) -> Void) {
-        let packed = entries.indices.filter { entries[$0].packed != nil }
+        let packed = table.records.indices.filter { table.records[$0].packed != nil }
         let hasGroup = (try? hdf5(path, { () throws(HDF5Error) in try file.root().contains(FormatLayout.packedGroup) })) ?? false
         guard !packed.isEmpty else {
             if hasGroup { report(nil, .invalidFile, "/\(FormatLayout.packedGroup) exists but the index lists no packed tensor") }

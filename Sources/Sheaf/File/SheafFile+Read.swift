@@ -53,15 +53,18 @@ extension SheafFile {
         // Contiguous tensors come from one mapping of the file, checksummed on every
         // core at once; unless the index is trusted, each dataset is first checked
         // against the index (dtype, shape, layout, offset, metadata).
-        let wanted = entries.indices.filter { entries[$0].tiedTo == nil && entries[$0].offset != nil }
-        let attached = try checkDatasets(wanted.filter { !trustIndex || entries[$0].hasMetadata })
+        let entries = Array(self.entries)
+        let records = table.records
+        let wanted = records.indices.filter { records[$0].owner < 0 && records[$0].offset != nil }
+        let attached = try checkDatasets(wanted.filter { !trustIndex || records[$0].hasMetadata })
         // By position: tied keys take their owner's (earlier) tensor.
         var tensors = try Self.readIndexed(wanted.map { entries[$0] }, descriptor: descriptor, path: path, fileSize: fileSize,
                                            algorithm: checksumAlgorithm, verify: verifyChecksums, positions: wanted,
                                            count: entries.count)
         for (position, metadata) in attached { tensors[position]?.metadata = metadata }
         for (position, entry) in entries.enumerated() where tensors[position] == nil {
-            if let owner = entry.tiedTo, let first = positions[owner], let tensor = tensors[first] {
+            let owner = Int(records[position].owner)
+            if owner >= 0, let tensor = tensors[owner] {
                 tensors[position] = tensor
             } else {
                 tensors[position] = try read(entry, verifyChecksum: verifyChecksums)

@@ -49,9 +49,10 @@ public struct SheafFile: ~Copyable {
     /// The file's checksum algorithm over its index's bytes: what a sharded
     /// set records to tell this shard from any other (§16).
     public let indexChecksum: UInt64
-    /// The tensors, in key order.
-    public let entries: [Entry]
-    let positions: [String: Int]
+    /// The tensors, in key order; each ``Entry`` is made when read.
+    public var entries: Entries { Entries(table: table) }
+    /// The checked index.
+    let table: IndexTable
     /// `/tensors`, opened once: resolving it from the root again for every
     /// tensor would scan the root's object header (every file attribute) each time.
     /// Declared before `file` so it is released first (closing the file closes
@@ -67,10 +68,29 @@ public struct SheafFile: ~Copyable {
     deinit { close(descriptor) }
 
     /// The index entry for `key`.
+    /// - Complexity: O(key length + rank) expected.
     public func entry(_ key: String) throws(SheafError) -> Entry {
-        guard let position = positions[key] else {
-            throw SheafError(.keyNotFound, file: path, key: key, "no such key; the file has \(entries.count) keys")
+        guard let position = table.position(of: key) else {
+            throw SheafError(.keyNotFound, file: path, key: key, "no such key; the file has \(table.count) keys")
         }
-        return entries[position]
+        return table.entry(at: position)
+    }
+
+    /// The position of `key` in ``entries``, or nil.
+    /// - Complexity: O(key length) expected.
+    public func position(of key: String) -> Int? { table.position(of: key) }
+
+    /// The index entries of a ``SheafFile``, in key order. Opening a file
+    /// checks every entry and keeps them in compact form; each ``Entry`` value
+    /// is made when it is read.
+    public struct Entries: RandomAccessCollection, Sendable {
+        let table: IndexTable
+
+        public var startIndex: Int { 0 }
+        public var endIndex: Int { table.count }
+
+        /// The entry at `position`.
+        /// - Complexity: O(key length + rank + block count).
+        public subscript(position: Int) -> Entry { table.entry(at: position) }
     }
 }

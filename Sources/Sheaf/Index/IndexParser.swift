@@ -1,237 +1,502 @@
 import Glibc
 
-/// Reads the index document (Spec/FORMAT.md §8) in one pass with
-/// ``JSONReader``, building entries as the `tensors` array is read; falls back
-/// to `JSONDecoder` (in ``SheafFile``) only to describe malformed input.
+/// Reads the index document (Spec/FORMAT.md §8) in one pass into a
+/// ``RawIndex``: each entry's members as positions in the index's bytes and
+/// numbers in shared arrays, with no string or array made per entry (what lets
+/// a file of 10,000 tensors open in a few milliseconds). Falls back to
+/// `JSONDecoder` (in ``SheafFile``) only to describe malformed input.
 enum IndexParser {
     /// What parsing the index gave.
     enum Outcome {
-        case document(IndexDocument)
+        case index(RawIndex)
         /// Not JSON, or not of the form section 8 gives.
         case malformed
     }
 
     /// Parses the index document, or nil when the bytes are not of the expected form.
     static func document(_ bytes: [UInt8]) -> IndexDocument? {
-        if case .document(let document) = parse(bytes) { return document }
+        if case .index(let index) = parse(bytes) { return index.document() }
         return nil
     }
 
-    /// Parses the index in one pass: entries are built as the `tensors` array is
-    /// read (no tree of the whole document).
+    /// Parses the index in one pass, keeping every entry in ``RawIndex/entries``.
     static func parse(_ bytes: [UInt8]) -> Outcome {
-        var reader = JSONReader(bytes)
-        do { return try reader.parseIndex() } catch { return .malformed }
+        guard bytes.count < Int(Int32.max) else { return .malformed }
+        return bytes.withUnsafeBufferPointer { buffer in
+            var scanner = IndexScanner(array: bytes, bytes: buffer)
+            do { return .index(try scanner.read { $0.index.entries.append($1) }) } catch { return .malformed }
+        }
+    }
+
+    /// Parses the index and checks each entry with `validator` as it is read
+    /// (what a file's open does: no list of parsed entries is kept). The
+    /// returned index has no ``RawIndex/entries``; `.malformed` when the bytes
+    /// are not of the expected form.
+    static func table(_ bytes: [UInt8], _ validator: inout IndexValidator) throws(SheafError) -> Outcome {
+        guard bytes.count < Int(Int32.max) else { return .malformed }
+        return try bytes.withUnsafeBufferPointer { (buffer) throws(SheafError) -> Outcome in
+            var scanner = IndexScanner(array: bytes, bytes: buffer)
+            do {
+                return .index(try scanner.read { (scanner, entry) throws in
+                    try scanner.index.unescaped.withUnsafeBufferPointer { (unescaped) throws(SheafError) in
+                        try validator.add(entry, text: IndexText(source: buffer, unescaped: unescaped),
+                                          dimensions: scanner.index.dimensions, blockTexts: scanner.index.blockTexts)
+                    }
+                    // Nothing of an entry's text is needed once it is checked.
+                    scanner.index.unescaped.removeAll(keepingCapacity: true)
+                    scanner.index.blockTexts.removeAll(keepingCapacity: true)
+                })
+            } catch let error as SheafError {
+                throw error
+            } catch {
+                return .malformed
+            }
+        }
     }
 }
 
-extension JSONReader {
-    mutating func parseIndex() throws -> IndexParser.Outcome {
-        var tensors: [IndexEntry]?
-        var metadataChecksum: String?
-        var structure: CheckpointNode?
+/// A run of text of the index: `count` bytes at `start` of the index's bytes
+/// or, for a string written with escapes, at `~start` (a negative `start`) of
+/// the unescaped copies in ``RawIndex/unescaped``. `count` is -1 for a member
+/// that is absent or null.
+struct TextSpan: Equatable {
+    var start: Int32
+    var count: Int32
+
+    static let absent = TextSpan(start: 0, count: -1)
+    var isAbsent: Bool { count < 0 }
+}
+
+/// One entry of the index as written: nothing checked but its JSON form.
+struct RawIndexEntry {
+    var key = TextSpan.absent
+    var dtype = TextSpan.absent
+    /// The dtype's position in `DType.allCases`, or -1 for another name.
+    var dtypeCode: Int16 = -1
+    var storage = TextSpan.absent
+    /// The storage's position in ``IndexScanner/storageNames``, or -1.
+    var storageCode: Int8 = -1
+    var metadata = false
+    var keyIsASCII = true
+    var checksum = TextSpan.absent
+    var tiedTo = TextSpan.absent
+    var metadataChecksum = TextSpan.absent
+    /// The dimensions, at `shapeStart` of ``RawIndex/dimensions``.
+    var shapeStart: Int32 = 0
+    var shapeCount: Int32 = 0
+    /// The block checksums, at `blocksStart` of ``RawIndex/blockTexts``; -1 when absent.
+    var blocksStart: Int32 = 0
+    var blocksCount: Int32 = -1
+    var nbytes = 0
+    var offset: Int?
+    var blockSize: Int?
+    var arena: Int?
+    var arenaStart: Int?
+}
+
+/// The index as written, from one pass of ``IndexScanner``.
+struct RawIndex {
+    var bytes: [UInt8]
+    var entries: [RawIndexEntry] = []
+    var dimensions: [Int] = []
+    var blockTexts: [TextSpan] = []
+    /// Strings that were written with escapes, unescaped, back to back.
+    var unescaped: [UInt8] = []
+    /// Whether every key is ASCII (then keys are equal exactly when their bytes are).
+    var keysAreASCII = true
+    var metadataChecksum: String?
+    var structure: CheckpointNode?
+
+    /// Calls `body` with the bytes of `span`.
+    func withBytes<R>(_ span: TextSpan, _ body: (UnsafeBufferPointer<UInt8>) throws(SheafError) -> R) throws(SheafError) -> R {
+        let source = span.start < 0 ? unescaped : bytes
+        let start = span.start < 0 ? Int(~span.start) : Int(span.start)
+        return try source.withUnsafeBufferPointer { (buffer) throws(SheafError) -> R in
+            try body(UnsafeBufferPointer(rebasing: buffer[start..<(start + max(Int(span.count), 0))]))
+        }
+    }
+
+    /// The text of `span` (checked UTF-8 when it was read); nil when absent.
+    func text(_ span: TextSpan) -> String? {
+        guard !span.isAbsent else { return nil }
+        // The closure throws nothing.
+        return (try? withBytes(span) { String(decoding: $0, as: UTF8.self) }) ?? ""
+    }
+
+    /// The entries as ``IndexEntry`` values, as `JSONDecoder` would give them.
+    func document() -> IndexDocument {
+        let tensors = entries.map { raw in
+            IndexEntry(key: text(raw.key) ?? "", dtype: text(raw.dtype) ?? "",
+                       shape: Array(dimensions[Int(raw.shapeStart)..<Int(raw.shapeStart + raw.shapeCount)]),
+                       nbytes: raw.nbytes, offset: raw.offset, storage: text(raw.storage) ?? "", checksum: text(raw.checksum) ?? "",
+                       tied_to: text(raw.tiedTo), metadata: raw.metadata, metadata_checksum: text(raw.metadataChecksum),
+                       block_size: raw.blockSize,
+                       block_checksums: raw.blocksCount < 0 ? nil
+                           : blockTexts[Int(raw.blocksStart)..<Int(raw.blocksStart + raw.blocksCount)].map { text($0) ?? "" },
+                       arena: raw.arena, arena_start: raw.arenaStart)
+        }
+        return IndexDocument(tensors: tensors, metadata_checksum: metadataChecksum, structure: structure)
+    }
+}
+
+/// The one-pass reader of the index, over the bytes of `array`. Strict as
+/// ``JSONReader`` is (which it hands the rare parts to: escaped strings,
+/// members this version does not know, the structure): a known member of the
+/// wrong type, a repeated member or a missing required one is a failure.
+struct IndexScanner {
+    typealias Failure = JSONReader.Failure
+    let array: [UInt8]
+    let bytes: UnsafeBufferPointer<UInt8>
+    var position = 0
+    var index: RawIndex
+
+    init(array: [UInt8], bytes: UnsafeBufferPointer<UInt8>) {
+        self.array = array
+        self.bytes = bytes
+        self.index = RawIndex(bytes: array)
+    }
+
+    /// The storage kinds, in the order of ``RawIndexEntry/storageCode``.
+    static let storageNames: [StorageKind] = [.contiguous, .deflate, .packed]
+    static let dtypeNames = DType.allCases.map { Array($0.rawValue.utf8) }
+    static let storageNameBytes = storageNames.map { Array($0.rawValue.utf8) }
+
+    /// Reads the whole index; each entry goes to `visit` as it is read.
+    mutating func read(_ visit: (inout IndexScanner, RawIndexEntry) throws -> Void) throws -> RawIndex {
+        var sawTensors = false, sawChecksum = false
         skipSpace()
-        try expect("{")
+        try expect(UInt8(ascii: "{"))
         skipSpace()
-        if try !consume("}") {
+        if try !consume(UInt8(ascii: "}")) {
             while true {
                 skipSpace()
-                let name = try string()
+                let (name, _) = try string()
                 skipSpace()
-                try expect(":")
-                switch name {
-                case "tensors":
-                    guard tensors == nil else { throw Failure() }
-                    var list: [IndexEntry] = []
-                    // An entry takes at least ~100 bytes of JSON: reserve once. A key
-                    // listed twice is found by the validation that follows (one hash
-                    // table for both).
-                    list.reserveCapacity(Swift.min(bytes.count / 128, FormatLayout.maxTensors))
-                    skipSpace()
-                    try expect("[")
-                    skipSpace()
-                    if try !consume("]") {
-                        while true {
-                            list.append(try parseEntry())
-                            skipSpace()
-                            if try consume(",") { continue }
-                            try expect("]")
-                            break
-                        }
-                    }
-                    tensors = list
-                case "metadata_checksum":
-                    switch try parse(depth: 1) {
-                    case .string(let text): metadataChecksum = text
+                try expect(UInt8(ascii: ":"))
+                skipSpace()
+                // An escaped spelling of a known name counts as that name.
+                let member = name.start >= 0 ? matchTopLevel(name)
+                    : ["tensors", "metadata_checksum", "structure"].firstIndex(of: index.text(name) ?? "")
+                switch member {
+                case 0:
+                    guard !sawTensors else { throw Failure() }
+                    sawTensors = true
+                    try tensors(visit)
+                case 1:
+                    guard !sawChecksum else { throw Failure() }
+                    sawChecksum = true
+                    switch try generic(depth: 1) {
+                    case .string(let text): index.metadataChecksum = text
                     case .null: break
                     default: throw Failure()
                     }
-                case "structure":
-                    guard structure == nil, let node = CheckpointNode.parse(try parse(depth: 1)) else { throw Failure() }
-                    structure = node
+                case 2:
+                    guard index.structure == nil, let node = CheckpointNode.parse(try generic(depth: 1)) else { throw Failure() }
+                    index.structure = node
                 default:
-                    _ = try parse(depth: 1)  // unknown members are ignored (§8)
+                    _ = try generic(depth: 1)  // unknown members are ignored (§8)
                 }
                 skipSpace()
-                if try consume(",") { continue }
-                try expect("}")
+                if try consume(UInt8(ascii: ",")) { continue }
+                try expect(UInt8(ascii: "}"))
                 break
             }
         }
         skipSpace()
-        guard position == bytes.count, let tensors else { throw Failure() }
-        return .document(IndexDocument(tensors: tensors, metadata_checksum: metadataChecksum, structure: structure))
+        guard position == bytes.count, sawTensors else { throw Failure() }
+        return index
     }
-}
 
-extension JSONReader {
-    /// One entry of the `tensors` array, read member by member straight into
-    /// an ``IndexEntry`` (no intermediate value tree: ~0.3 µs per entry).
-    /// Unknown members are skipped; a known member of the wrong type, a
-    /// repeated member or a missing required one is a failure.
-    mutating func parseEntry() throws -> IndexEntry {
+    private func matchTopLevel(_ name: TextSpan) -> Int? {
+        switch name.count {
+        case 7 where equals(name, "tensors"): return 0
+        case 17 where equals(name, "metadata_checksum"): return 1
+        case 9 where equals(name, "structure"): return 2
+        default: return nil
+        }
+    }
+
+    private mutating func tensors(_ visit: (inout IndexScanner, RawIndexEntry) throws -> Void) throws {
+        // An entry takes at least ~100 bytes of JSON: reserve once.
+        let expected = Swift.min(bytes.count / 128, FormatLayout.maxTensors)
+        index.dimensions.reserveCapacity(expected * 2)
+        try expect(UInt8(ascii: "["))
         skipSpace()
-        try expect("{")
-        var key: String?, dtype: String?, shape: [Int]?, nbytes: Int?, storage: String?, checksum: String?, metadata: Bool?
-        var offset: Int?, tiedTo: String?, metadataChecksum: String?, blockSize: Int?, blockChecksums: [String]?
-        var arena: Int?, arenaStart: Int?
+        if try consume(UInt8(ascii: "]")) { return }
+        while true {
+            skipSpace()
+            let entry = try entry()
+            try visit(&self, entry)
+            skipSpace()
+            if try consume(UInt8(ascii: ",")) { continue }
+            try expect(UInt8(ascii: "]"))
+            return
+        }
+    }
+
+    /// One entry of the `tensors` array. Unknown members are skipped.
+    private mutating func entry() throws -> RawIndexEntry {
+        try expect(UInt8(ascii: "{"))
+        var entry = RawIndexEntry()
         var seen: UInt16 = 0
         func once(_ bit: UInt16) throws { guard seen & bit == 0 else { throw Failure() }; seen |= bit }
         skipSpace()
-        if try !consume("}") {
+        if try !consume(UInt8(ascii: "}")) {
             while true {
                 skipSpace()
-                let member = try memberIndex(Self.entryMembers)
+                let member = try memberName()
                 skipSpace()
-                try expect(":")
+                try expect(UInt8(ascii: ":"))
                 skipSpace()
-                // Indexes into `entryMembers`; nil: a member this version does not know.
                 switch member {
-                case 0: try once(1); key = try string()
-                case 1: try once(2); dtype = try string(interning: Self.dtypeNames)
-                case 2: try once(4); shape = try integers()
-                case 3: try once(8); guard let value = integer() else { throw Failure() }; nbytes = value
-                case 4: try once(16); storage = try string(interning: Self.storageNames)
-                case 5: try once(32); checksum = try string()
-                case 6:
-                    try once(64)
-                    switch try parse(depth: 3) {
-                    case .bool(let value): metadata = value
-                    default: throw Failure()
+                case .key:
+                    try once(1)
+                    let (span, ascii) = try string()
+                    entry.key = span
+                    entry.keyIsASCII = ascii
+                    if !ascii { index.keysAreASCII = false }
+                case .dtype:
+                    try once(2)
+                    entry.dtype = try string().0
+                    entry.dtypeCode = Int16(code(entry.dtype, in: Self.dtypeNames))
+                case .shape:
+                    try once(4)
+                    entry.shapeStart = Int32(index.dimensions.count)
+                    try array { (scanner: inout IndexScanner) throws in
+                        guard let value = scanner.integer() else { throw Failure() }
+                        scanner.index.dimensions.append(value)
                     }
-                case 7: try once(128); offset = try nullable { (reader: inout JSONReader) throws -> Int in
-                    guard let value = reader.integer() else { throw Failure() }
-                    return value
-                }
-                case 8: try once(256); tiedTo = try nullable { try $0.string() }
-                case 9: try once(512); metadataChecksum = try nullable { try $0.string() }
-                case 10: try once(1024); guard let value = integer() else { throw Failure() }; blockSize = value
-                case 11: try once(2048); blockChecksums = try strings()
-                case 12: try once(4096); guard let value = integer() else { throw Failure() }; arena = value
-                case 13: try once(8192); guard let value = integer() else { throw Failure() }; arenaStart = value
-                default: _ = try parse(depth: 3)  // unknown members are ignored (§8)
+                    entry.shapeCount = Int32(index.dimensions.count) - entry.shapeStart
+                case .nbytes: try once(8); entry.nbytes = try requiredInteger()
+                case .storage:
+                    try once(16)
+                    entry.storage = try string().0
+                    entry.storageCode = Int8(code(entry.storage, in: Self.storageNameBytes))
+                case .checksum: try once(32); entry.checksum = try string().0
+                case .metadata:
+                    try once(64)
+                    if position < bytes.count, bytes[position] == UInt8(ascii: "t") {
+                        try literal("true")
+                        entry.metadata = true
+                    } else {
+                        try literal("false")
+                    }
+                case .offset: try once(128); entry.offset = try isNull() ? nil : try requiredInteger()
+                case .tiedTo: try once(256); entry.tiedTo = try isNull() ? .absent : try string().0
+                case .metadataChecksum: try once(512); entry.metadataChecksum = try isNull() ? .absent : try string().0
+                case .blockSize: try once(1024); entry.blockSize = try requiredInteger()
+                case .blockChecksums:
+                    try once(2048)
+                    entry.blocksStart = Int32(index.blockTexts.count)
+                    try array { (scanner: inout IndexScanner) throws in scanner.index.blockTexts.append(try scanner.string().0) }
+                    entry.blocksCount = Int32(index.blockTexts.count) - entry.blocksStart
+                case .arena: try once(4096); entry.arena = try requiredInteger()
+                case .arenaStart: try once(8192); entry.arenaStart = try requiredInteger()
+                case nil: _ = try generic(depth: 3)  // unknown members are ignored (§8)
                 }
                 skipSpace()
-                if try consume(",") { continue }
-                try expect("}")
+                if try consume(UInt8(ascii: ",")) { continue }
+                try expect(UInt8(ascii: "}"))
                 break
             }
         }
-        guard let key, let dtype, let shape, let nbytes, let storage, let checksum, let metadata else { throw Failure() }
-        return IndexEntry(key: key, dtype: dtype, shape: shape, nbytes: nbytes, offset: offset, storage: storage,
-                          checksum: checksum, tied_to: tiedTo, metadata: metadata, metadata_checksum: metadataChecksum,
-                          block_size: blockSize, block_checksums: blockChecksums, arena: arena, arena_start: arenaStart)
+        // key, dtype, shape, nbytes, storage, checksum and metadata are required.
+        guard seen & 127 == 127 else { throw Failure() }
+        return entry
     }
 
-    /// The member names of an index entry, the dtype names and the storage
-    /// kinds: read as these very strings (no new string, no UTF-8 check) when
-    /// the bytes are one of them.
-    static let entryMembers = ["key", "dtype", "shape", "nbytes", "storage", "checksum", "metadata", "offset", "tied_to",
-                               "metadata_checksum", "block_size", "block_checksums", "arena", "arena_start"].map(InternedString.init)
-    static let dtypeNames = DType.allCases.map { InternedString($0.rawValue) }
-    static let storageNames = ["contiguous", "deflate", "packed"].map(InternedString.init)
+    /// The members of an index entry this version knows.
+    private enum Member: CaseIterable {
+        case key, dtype, shape, nbytes, storage, checksum, metadata, offset, tiedTo, metadataChecksum, blockSize, blockChecksums, arena, arenaStart
 
-    /// An object member's name as its index in `known`, or nil for any other
-    /// name (read, and so checked, as a string). An escaped spelling of a
+        var name: StaticString {
+            switch self {
+            case .key: "key"
+            case .dtype: "dtype"
+            case .shape: "shape"
+            case .nbytes: "nbytes"
+            case .storage: "storage"
+            case .checksum: "checksum"
+            case .metadata: "metadata"
+            case .offset: "offset"
+            case .tiedTo: "tied_to"
+            case .metadataChecksum: "metadata_checksum"
+            case .blockSize: "block_size"
+            case .blockChecksums: "block_checksums"
+            case .arena: "arena"
+            case .arenaStart: "arena_start"
+            }
+        }
+    }
+
+    /// The known members by the first byte of their names, longest first.
+    private static let membersByFirstByte: [[Member]] = (0..<256).map { byte in
+        Member.allCases.filter { $0.name.utf8Start.pointee == UInt8(byte) }
+            .sorted { $0.name.utf8CodeUnitCount > $1.name.utf8CodeUnitCount }
+    }
+
+    /// An entry member's name: one of ``Member`` (by length and first byte,
+    /// then compared), or nil for any other name. An escaped spelling of a
     /// known name counts as that name, as for any JSON reader.
-    mutating func memberIndex(_ known: [InternedString]) throws -> Int? {
-        if let index = knownIndex(known) { return index }
-        let name = try string()
-        return known.firstIndex { $0.text == name }
-    }
-
-    /// A JSON string; when its bytes (unescaped) equal one of `known`, that
-    /// string itself.
-    mutating func string(interning known: [InternedString]) throws -> String {
-        if let index = knownIndex(known) { return known[index].text }
-        return try string()
-    }
-
-    /// When the string at the position is, byte for byte and without escapes,
-    /// one of `known`: its index, the position moved past it.
-    mutating func knownIndex(_ known: [InternedString]) -> Int? {
-        guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { return nil }
-        let start = position + 1
-        var end = start
-        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
-        if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
-            let length = end - start
-            let found: Int? = bytes.withUnsafeBufferPointer { buffer in
-                for (index, candidate) in known.enumerated() where candidate.bytes.count == length {
-                    if candidate.bytes.withUnsafeBufferPointer({ memcmp($0.baseAddress!, buffer.baseAddress! + start, length) == 0 }) {
-                        return index
-                    }
+    private mutating func memberName() throws -> Member? {
+        // The names this version knows, straight from their bytes: no scan for
+        // the closing quote (nearly every name in an index is one of them).
+        if position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\"") {
+            for candidate in Self.membersByFirstByte[Int(bytes[position + 1])] {
+                let name = candidate.name
+                let end = position + 1 + name.utf8CodeUnitCount
+                if end < bytes.count, bytes[end] == UInt8(ascii: "\""),
+                   memcmp(bytes.baseAddress! + position + 1, name.utf8Start, name.utf8CodeUnitCount) == 0 {
+                    position = end + 1
+                    return candidate
                 }
-                return nil
             }
-            if let found {
+        }
+        let (span, _) = try string()
+        guard span.start >= 0 else {
+            let text = index.text(span)
+            return Member.allCases.first { $0.name.description == text }
+        }
+        let first = bytes[Int(span.start)]
+        let candidate: Member?
+        switch (span.count, first) {
+        case (3, UInt8(ascii: "k")): candidate = .key
+        case (5, UInt8(ascii: "d")): candidate = .dtype
+        case (5, UInt8(ascii: "s")): candidate = .shape
+        case (5, UInt8(ascii: "a")): candidate = .arena
+        case (6, UInt8(ascii: "n")): candidate = .nbytes
+        case (6, UInt8(ascii: "o")): candidate = .offset
+        case (7, UInt8(ascii: "s")): candidate = .storage
+        case (7, UInt8(ascii: "t")): candidate = .tiedTo
+        case (8, UInt8(ascii: "c")): candidate = .checksum
+        case (8, UInt8(ascii: "m")): candidate = .metadata
+        case (10, UInt8(ascii: "b")): candidate = .blockSize
+        case (11, UInt8(ascii: "a")): candidate = .arenaStart
+        case (15, UInt8(ascii: "b")): candidate = .blockChecksums
+        case (17, UInt8(ascii: "m")): candidate = .metadataChecksum
+        default: candidate = nil
+        }
+        guard let candidate, equals(span, candidate.name) else { return nil }
+        return candidate
+    }
+
+    /// Whether the unescaped span `span` is `text`.
+    private func equals(_ span: TextSpan, _ text: StaticString) -> Bool {
+        Int(span.count) == text.utf8CodeUnitCount
+            && memcmp(bytes.baseAddress! + Int(span.start), text.utf8Start, text.utf8CodeUnitCount) == 0
+    }
+
+    /// The position of `span`'s bytes in `names`, or -1.
+    private func code(_ span: TextSpan, in names: [[UInt8]]) -> Int {
+        guard !span.isAbsent else { return -1 }
+        return (try? index.withBytes(span) { text in
+            names.firstIndex { name in
+                name.count == text.count && name.withUnsafeBufferPointer { memcmp($0.baseAddress!, text.baseAddress!, text.count) == 0 }
+            }
+        }).flatMap { $0 } ?? -1
+    }
+
+    // MARK: JSON
+
+    private mutating func expect(_ byte: UInt8) throws {
+        guard try consume(byte) else { throw Failure() }
+    }
+
+    private mutating func consume(_ byte: UInt8) throws -> Bool {
+        guard position < bytes.count else { throw Failure() }
+        guard bytes[position] == byte else { return false }
+        position += 1
+        return true
+    }
+
+    private mutating func skipSpace() {
+        while position < bytes.count {
+            switch bytes[position] {
+            case 0x20, 0x0A, 0x0D, 0x09: position += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) throws {
+        let count = word.utf8CodeUnitCount
+        guard position + count <= bytes.count, memcmp(bytes.baseAddress! + position, word.utf8Start, count) == 0 else { throw Failure() }
+        position += count
+    }
+
+    /// Whether the value at the position is `null` (then read).
+    private mutating func isNull() throws -> Bool {
+        guard position < bytes.count, bytes[position] == UInt8(ascii: "n") else { return false }
+        try literal("null")
+        return true
+    }
+
+    /// A JSON string: its span, and whether it is ASCII. A string without
+    /// escapes is its bytes in place (UTF-8 checked unless ASCII); one with
+    /// escapes is unescaped by ``JSONReader`` into ``RawIndex/unescaped``.
+    private mutating func string() throws -> (TextSpan, Bool) {
+        guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw Failure() }
+        let quote = position
+        let start = position + 1
+        // The closing quote by memchr, then the bytes before it checked in one
+        // pass the compiler vectorises: no escape, no control character.
+        if let found = memchr(bytes.baseAddress! + start, Int32(UInt8(ascii: "\"")), bytes.count - start) {
+            let end = bytes.baseAddress!.distance(to: found.assumingMemoryBound(to: UInt8.self))
+            let span = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            var high: UInt8 = 0, low: UInt8 = 0xFF, backslash = false
+            for c in span {
+                high |= c
+                low = Swift.min(low, c)
+                backslash = backslash || c == UInt8(ascii: "\\")
+            }
+            if !backslash {
+                guard low >= 0x20 else { throw Failure() }
+                if high >= 0x80, String(validating: span, as: UTF8.self) == nil { throw Failure() }
                 position = end + 1
-                return found
+                return (TextSpan(start: Int32(start), count: Int32(span.count)), high < 0x80)
             }
         }
-        return nil
+        var reader = JSONReader(array)
+        reader.position = quote
+        let text = try reader.string()
+        position = reader.position
+        let offset = index.unescaped.count
+        index.unescaped.append(contentsOf: text.utf8)
+        return (TextSpan(start: ~Int32(offset), count: Int32(index.unescaped.count - offset)), text.utf8.allSatisfy { $0 < 0x80 })
     }
 
-    /// `null`, or what `body` reads.
-    mutating func nullable<T>(_ body: (inout JSONReader) throws -> T) throws -> T? {
-        if position < bytes.count, bytes[position] == UInt8(ascii: "n") { try literal("null"); return nil }
-        return try body(&self)
+    /// A JSON integer that fits in `Int`; any other value is a failure.
+    private mutating func requiredInteger() throws -> Int {
+        guard let value = integer() else { throw Failure() }
+        return value
     }
 
-    /// An array of integers.
-    mutating func integers() throws -> [Int] {
-        try array { (reader: inout JSONReader) throws -> Int in
-            guard let value = reader.integer() else { throw Failure() }
-            return value
-        }
+    /// A JSON integer that fits in `Int`; nil, with the position unchanged, otherwise.
+    private mutating func integer() -> Int? {
+        JSONReader.integer(bytes, at: &position)
     }
-
-    /// An array of strings.
-    mutating func strings() throws -> [String] { try array { try $0.string() } }
 
     /// An array whose elements `element` reads.
-    mutating func array<T>(_ element: (inout JSONReader) throws -> T) throws -> [T] {
-        try expect("[")
-        var values: [T] = []
+    private mutating func array(_ element: (inout IndexScanner) throws -> Void) throws {
+        try expect(UInt8(ascii: "["))
         skipSpace()
-        if try consume("]") { return values }
+        if try consume(UInt8(ascii: "]")) { return }
         while true {
             skipSpace()
-            values.append(try element(&self))
+            try element(&self)
             skipSpace()
-            if try consume(",") { continue }
-            try expect("]")
-            return values
+            if try consume(UInt8(ascii: ",")) { continue }
+            try expect(UInt8(ascii: "]"))
+            return
         }
     }
-}
 
-/// A known string with its UTF-8 bytes, for matching without making a new string.
-struct InternedString {
-    let text: String
-    let bytes: [UInt8]
-    init(_ text: String) {
-        self.text = text
-        self.bytes = Array(text.utf8)
+    /// Any JSON value, read by ``JSONReader``.
+    private mutating func generic(depth: Int) throws -> JSONReader.Value {
+        var reader = JSONReader(array)
+        reader.position = position
+        let value = try reader.parse(depth: depth)
+        position = reader.position
+        return value
     }
 }

@@ -125,6 +125,13 @@ package struct JSONReader {
     /// nil, with the position unchanged, when the number is not an integer
     /// that fits in `Int` (then ``number()`` reads it).
     mutating func integer() -> Int? {
+        bytes.withUnsafeBufferPointer { Self.integer($0, at: &position) }
+    }
+
+    /// The JSON integer at `position` of `bytes`, the position moved past it;
+    /// nil, with the position unchanged, when the number there is not an
+    /// integer that fits in `Int`. (Shared with ``IndexScanner``.)
+    static func integer(_ bytes: UnsafeBufferPointer<UInt8>, at position: inout Int) -> Int? {
         var index = position
         let negative = index < bytes.count && bytes[index] == UInt8(ascii: "-")
         if negative { index += 1 }
@@ -140,9 +147,9 @@ package struct JSONReader {
         }
         guard index > first, index - first == 1 || bytes[first] != 0x30 else { return nil }
         if index < bytes.count {
-            let c = bytes[index]
-            if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") || c == UInt8(ascii: "+") || c == UInt8(ascii: "-") {
-                return nil
+            switch bytes[index] {
+            case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+"), UInt8(ascii: "-"): return nil
+            default: break
             }
         }
         position = index

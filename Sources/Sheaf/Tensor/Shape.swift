@@ -5,18 +5,18 @@ public enum Shape {
 
     /// The number of elements in `shape`, or an error when a dimension is
     /// negative, the rank is over ``maxRank``, or the product overflows.
-    public static func elementCount(_ shape: [Int]) throws(SheafError) -> Int {
+    public static func elementCount(_ shape: some Collection<Int>) throws(SheafError) -> Int {
         guard shape.count <= maxRank else {
             throw SheafError(.limitExceeded, "rank \(shape.count) is over the limit of \(maxRank)")
         }
         var count = 1
         for dimension in shape {
             guard dimension >= 0 else {
-                throw SheafError(.shapeMismatch, "shape \(shape) has a negative dimension")
+                throw SheafError(.shapeMismatch, "shape \(Array(shape)) has a negative dimension")
             }
             let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
             guard !overflow else {
-                throw SheafError(.limitExceeded, "shape \(shape) has more elements than can be addressed")
+                throw SheafError(.limitExceeded, "shape \(Array(shape)) has more elements than can be addressed")
             }
             count = product
         }
@@ -24,10 +24,10 @@ public enum Shape {
     }
 
     /// Bytes for `shape` elements of `dtype`, overflow-checked.
-    public static func byteCount(_ shape: [Int], _ dtype: DType) throws(SheafError) -> Int {
+    public static func byteCount(_ shape: some Collection<Int>, _ dtype: DType) throws(SheafError) -> Int {
         let (bytes, overflow) = try elementCount(shape).multipliedReportingOverflow(by: dtype.itemSize)
         guard !overflow else {
-            throw SheafError(.limitExceeded, "shape \(shape) of \(dtype) is larger than can be addressed")
+            throw SheafError(.limitExceeded, "shape \(Array(shape)) of \(dtype) is larger than can be addressed")
         }
         return bytes
     }
