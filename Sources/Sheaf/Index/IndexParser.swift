@@ -257,8 +257,8 @@ struct IndexScanner {
                     if !ascii { index.keysAreASCII = false }
                 case .dtype:
                     try once(2)
-                    entry.dtype = try string().0
-                    entry.dtypeCode = Int16(code(entry.dtype, in: Self.dtypeNames))
+                    (entry.dtype, entry.dtypeCode) = try known(Self.dtypeNames).map { ($0, Int16($1)) }
+                        ?? { let span = try string().0; return (span, Int16(code(span, in: Self.dtypeNames))) }()
                 case .shape:
                     try once(4)
                     entry.shapeStart = Int32(index.dimensions.count)
@@ -270,8 +270,8 @@ struct IndexScanner {
                 case .nbytes: try once(8); entry.nbytes = try requiredInteger()
                 case .storage:
                     try once(16)
-                    entry.storage = try string().0
-                    entry.storageCode = Int8(code(entry.storage, in: Self.storageNameBytes))
+                    (entry.storage, entry.storageCode) = try known(Self.storageNameBytes).map { ($0, Int8($1)) }
+                        ?? { let span = try string().0; return (span, Int8(code(span, in: Self.storageNameBytes))) }()
                 case .checksum: try once(32); entry.checksum = try string().0
                 case .metadata:
                     try once(64)
@@ -329,10 +329,15 @@ struct IndexScanner {
         }
     }
 
-    /// The known members by the first byte of their names, longest first.
-    private static let membersByFirstByte: [[Member]] = (0..<256).map { byte in
-        Member.allCases.filter { $0.name.utf8Start.pointee == UInt8(byte) }
-            .sorted { $0.name.utf8CodeUnitCount > $1.name.utf8CodeUnitCount }
+    /// Whether the string at the position is `member`'s name, without
+    /// escapes (then read).
+    private mutating func named(_ member: Member) -> Bool {
+        let name = member.name
+        let end = position + 1 + name.utf8CodeUnitCount
+        guard end < bytes.count, bytes[end] == UInt8(ascii: "\""),
+              memcmp(bytes.baseAddress! + position + 1, name.utf8Start, name.utf8CodeUnitCount) == 0 else { return false }
+        position = end + 1
+        return true
     }
 
     /// An entry member's name: one of ``Member`` (by length and first byte,
@@ -342,15 +347,22 @@ struct IndexScanner {
         // The names this version knows, straight from their bytes: no scan for
         // the closing quote (nearly every name in an index is one of them).
         if position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\"") {
-            for candidate in Self.membersByFirstByte[Int(bytes[position + 1])] {
-                let name = candidate.name
-                let end = position + 1 + name.utf8CodeUnitCount
-                if end < bytes.count, bytes[end] == UInt8(ascii: "\""),
-                   memcmp(bytes.baseAddress! + position + 1, name.utf8Start, name.utf8CodeUnitCount) == 0 {
-                    position = end + 1
-                    return candidate
-                }
+            let candidates: (Member?, Member?)
+            switch bytes[position + 1] {
+            case UInt8(ascii: "a"): candidates = (.arena, .arenaStart)
+            case UInt8(ascii: "b"): candidates = (.blockSize, .blockChecksums)
+            case UInt8(ascii: "c"): candidates = (.checksum, nil)
+            case UInt8(ascii: "d"): candidates = (.dtype, nil)
+            case UInt8(ascii: "k"): candidates = (.key, nil)
+            case UInt8(ascii: "m"): candidates = (.metadata, .metadataChecksum)
+            case UInt8(ascii: "n"): candidates = (.nbytes, nil)
+            case UInt8(ascii: "o"): candidates = (.offset, nil)
+            case UInt8(ascii: "s"): candidates = (.shape, .storage)
+            case UInt8(ascii: "t"): candidates = (.tiedTo, nil)
+            default: candidates = (nil, nil)
             }
+            if let first = candidates.0, named(first) { return first }
+            if let second = candidates.1, named(second) { return second }
         }
         let (span, _) = try string()
         guard span.start >= 0 else {
@@ -384,6 +396,23 @@ struct IndexScanner {
     private func equals(_ span: TextSpan, _ text: StaticString) -> Bool {
         Int(span.count) == text.utf8CodeUnitCount
             && memcmp(bytes.baseAddress! + Int(span.start), text.utf8Start, text.utf8CodeUnitCount) == 0
+    }
+
+    /// When the string at the position is, without escapes, one of `names`:
+    /// its span and index, the position moved past it (no scan for the
+    /// closing quote, no UTF-8 check: the bytes are a known ASCII name).
+    private mutating func known(_ names: [[UInt8]]) -> (TextSpan, Int)? {
+        guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\"") else { return nil }
+        let start = position + 1
+        for (code, name) in names.enumerated() where name.first == bytes[start] {
+            let end = start + name.count
+            if end < bytes.count, bytes[end] == UInt8(ascii: "\""),
+               name.withUnsafeBufferPointer({ memcmp($0.baseAddress!, bytes.baseAddress! + start, name.count) == 0 }) {
+                position = end + 1
+                return (TextSpan(start: Int32(start), count: Int32(name.count)), code)
+            }
+        }
+        return nil
     }
 
     /// The position of `span`'s bytes in `names`, or -1.
