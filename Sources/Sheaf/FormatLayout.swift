@@ -47,11 +47,14 @@ public enum FormatLayout {
     /// Refuses a key §3 does not allow: empty, or with a NUL.
     /// - Complexity: O(key length), no allocation.
     public static func checkKey(_ key: String) throws(SheafError) {
-        guard !key.isEmpty else { throw SheafError(.invalidKey, key: key, "empty keys are not allowed") }
-        var key = key
-        guard !key.withUTF8({ memchr(UnsafeRawPointer($0.baseAddress!), 0, $0.count) != nil }) else {
-            throw SheafError(.invalidKey, key: key, "keys must not contain NUL bytes")
-        }
+        var bytes = key
+        if let problem = bytes.withUTF8(keyProblem) { throw SheafError(.invalidKey, key: key, problem) }
+    }
+
+    /// Why a key's UTF-8 bytes are not a key §3 allows, or nil.
+    static func keyProblem(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        guard let start = bytes.baseAddress, !bytes.isEmpty else { return "empty keys are not allowed" }
+        return memchr(start, 0, bytes.count) == nil ? nil : "keys must not contain NUL bytes"
     }
 
     /// The HDF5 link name for `key`: `%` becomes `%25`, `/` becomes `%2F`, and

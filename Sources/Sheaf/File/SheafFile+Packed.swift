@@ -104,11 +104,11 @@ extension SheafFile {
             if hasGroup { report(nil, .invalidFile, "/\(FormatLayout.packedGroup) exists but the index lists no packed tensor") }
             return
         }
+        let packedEntries = packed.map { entries[$0] }
         var arenas: [Int: PackedArena] = [:]
         var broken: Set<Int> = []
         var spans: [(arena: Int, start: Int, end: Int, key: String)] = []
-        for position in packed {
-            let entry = entries[position]
+        for entry in packedEntries {
             guard let placement = entry.packed, !broken.contains(placement.arena) else { continue }
             do throws(SheafError) {
                 try checkPacked(entry, in: try arena(placement.arena, key: entry.key, cache: &arenas))
@@ -137,20 +137,20 @@ extension SheafFile {
                     report(nil, .invalidFile, "/\(FormatLayout.packedGroup)/\(name) is not an arena any packed tensor lies in (§18)")
                 }
             }
-            try verifyReferences(packed, arenas: arenas, report: report)
+            try verifyReferences(packedEntries, arenas: arenas, report: report)
         } catch {
             report(error.key, error.code, error.message)
         }
     }
 
-    /// `refs` and `keys` of `/_sheaf_packed` against the packed entries.
-    private func verifyReferences(_ packed: [Int], arenas: [Int: PackedArena],
+    /// `refs` and `keys` of `/_sheaf_packed` against the packed entries, in index order.
+    private func verifyReferences(_ packed: [Entry], arenas: [Int: PackedArena],
                                   report: (String?, SheafError.Code, String) -> Void) throws(SheafError) {
         let group = "/\(FormatLayout.packedGroup)"
         let (keys, references) = try hdf5(path) { () throws(HDF5Error) -> ([String]?, [HDF5RegionReferenceInfo]?) in
             let packedGroup = try file.root().openGroup(FormatLayout.packedGroup)
             // A valid `keys` is as wide as the longest packed key: bounded by that, not by what the file claims.
-            let longest = packed.map { entries[$0].key.utf8.count }.max() ?? 1
+            let longest = packed.map(\.key.utf8.count).max() ?? 1
             let keys = try packedGroup.contains(FormatLayout.packedKeys)
                 ? try packedGroup.strings(FormatLayout.packedKeys, limit: packed.count, width: longest + 64,
                                           totalBytes: (longest + 64) * packed.count) : nil
@@ -158,7 +158,7 @@ extension SheafFile {
                 ? try packedGroup.regionReferences(FormatLayout.packedReferences, limit: packed.count) : nil
             return (keys, references)
         }
-        let expected = packed.map { entries[$0].key }
+        let expected = packed.map(\.key)
         if keys != expected {
             report(nil, .invalidFile, "\(group)/\(FormatLayout.packedKeys) must list the \(packed.count) packed keys in index order as fixed-length strings (§18)")
         }
@@ -166,8 +166,7 @@ extension SheafFile {
             report(nil, .invalidFile, "\(group)/\(FormatLayout.packedReferences) must hold one region reference per packed key (\(packed.count)) (§18)")
             return
         }
-        for (reference, position) in zip(references, packed) {
-            let entry = entries[position]
+        for (reference, entry) in zip(references, packed) {
             guard let placement = entry.packed, let arena = arenas[placement.arena] else { continue }
             let count = entry.byteCount / entry.dtype.itemSize
             if reference.address != arena.address || reference.block != placement.start..<(placement.start + count) {

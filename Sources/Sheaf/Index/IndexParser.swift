@@ -87,6 +87,10 @@ struct RawIndexEntry {
     /// The block checksums, at `blocksStart` of ``RawIndex/blockTexts``; -1 when absent.
     var blocksStart: Int32 = 0
     var blocksCount: Int32 = -1
+    /// Where the dimensions lie in ``RawIndex/dimensions``.
+    var shape: Range<Int> { Int(shapeStart)..<Int(shapeStart + shapeCount) }
+    /// Where the block checksums lie in ``RawIndex/blockTexts`` (empty when absent).
+    var blocks: Range<Int> { Int(blocksStart)..<Int(blocksStart + max(blocksCount, 0)) }
     var nbytes = 0
     var offset: Int?
     var blockSize: Int?
@@ -102,37 +106,34 @@ struct RawIndex {
     var blockTexts: [TextSpan] = []
     /// Strings that were written with escapes, unescaped, back to back.
     var unescaped: [UInt8] = []
-    /// Whether every key is ASCII (then keys are equal exactly when their bytes are).
-    var keysAreASCII = true
     var metadataChecksum: String?
     var structure: CheckpointNode?
 
-    /// Calls `body` with the bytes of `span`.
-    func withBytes<R>(_ span: TextSpan, _ body: (UnsafeBufferPointer<UInt8>) throws(SheafError) -> R) throws(SheafError) -> R {
-        let source = span.start < 0 ? unescaped : bytes
-        let start = span.start < 0 ? Int(~span.start) : Int(span.start)
-        return try source.withUnsafeBufferPointer { (buffer) throws(SheafError) -> R in
-            try body(UnsafeBufferPointer(rebasing: buffer[start..<(start + max(Int(span.count), 0))]))
+    /// Calls `body` with the bytes of every span.
+    func withText<R, E: Error>(_ body: (IndexText) throws(E) -> R) throws(E) -> R {
+        try bytes.withUnsafeBufferPointer { (source) throws(E) -> R in
+            try unescaped.withUnsafeBufferPointer { (unescaped) throws(E) -> R in
+                try body(IndexText(source: source, unescaped: unescaped))
+            }
         }
     }
 
     /// The text of `span` (checked UTF-8 when it was read); nil when absent.
     func text(_ span: TextSpan) -> String? {
         guard !span.isAbsent else { return nil }
-        // The closure throws nothing.
-        return (try? withBytes(span) { String(decoding: $0, as: UTF8.self) }) ?? ""
+        return withText { String(decoding: $0[span], as: UTF8.self) }
     }
 
     /// The entries as ``IndexEntry`` values, as `JSONDecoder` would give them.
     func document() -> IndexDocument {
         let tensors = entries.map { raw in
             IndexEntry(key: text(raw.key) ?? "", dtype: text(raw.dtype) ?? "",
-                       shape: Array(dimensions[Int(raw.shapeStart)..<Int(raw.shapeStart + raw.shapeCount)]),
+                       shape: Array(dimensions[raw.shape]),
                        nbytes: raw.nbytes, offset: raw.offset, storage: text(raw.storage) ?? "", checksum: text(raw.checksum) ?? "",
                        tied_to: text(raw.tiedTo), metadata: raw.metadata, metadata_checksum: text(raw.metadataChecksum),
                        block_size: raw.blockSize,
                        block_checksums: raw.blocksCount < 0 ? nil
-                           : blockTexts[Int(raw.blocksStart)..<Int(raw.blocksStart + raw.blocksCount)].map { text($0) ?? "" },
+                           : blockTexts[raw.blocks].map { text($0) ?? "" },
                        arena: raw.arena, arena_start: raw.arenaStart)
         }
         return IndexDocument(tensors: tensors, metadata_checksum: metadataChecksum, structure: structure)
@@ -174,10 +175,8 @@ struct IndexScanner {
                 skipSpace()
                 try expect(UInt8(ascii: ":"))
                 skipSpace()
-                // An escaped spelling of a known name counts as that name.
-                let member = name.start >= 0 ? matchTopLevel(name)
-                    : ["tensors", "metadata_checksum", "structure"].firstIndex(of: index.text(name) ?? "")
-                switch member {
+                // Read as text (three names a file): an escaped spelling of a known name counts as that name.
+                switch ["tensors", "metadata_checksum", "structure"].firstIndex(of: index.text(name) ?? "") {
                 case 0:
                     guard !sawTensors else { throw Failure() }
                     sawTensors = true
@@ -205,15 +204,6 @@ struct IndexScanner {
         skipSpace()
         guard position == bytes.count, sawTensors else { throw Failure() }
         return index
-    }
-
-    private func matchTopLevel(_ name: TextSpan) -> Int? {
-        switch name.count {
-        case 7 where equals(name, "tensors"): return 0
-        case 17 where equals(name, "metadata_checksum"): return 1
-        case 9 where equals(name, "structure"): return 2
-        default: return nil
-        }
     }
 
     private mutating func tensors(_ visit: (inout IndexScanner, RawIndexEntry) throws -> Void) throws {
@@ -254,7 +244,6 @@ struct IndexScanner {
                     let (span, ascii) = try string()
                     entry.key = span
                     entry.keyIsASCII = ascii
-                    if !ascii { index.keysAreASCII = false }
                 case .dtype:
                     try once(2)
                     (entry.dtype, entry.dtypeCode) = try known(Self.dtypeNames).map { ($0, Int16($1)) }
@@ -340,9 +329,7 @@ struct IndexScanner {
         return true
     }
 
-    /// An entry member's name: one of ``Member`` (by length and first byte,
-    /// then compared), or nil for any other name. An escaped spelling of a
-    /// known name counts as that name, as for any JSON reader.
+    /// An entry member's name: one of ``Member``, or nil for any other name.
     private mutating func memberName() throws -> Member? {
         // The names this version knows, straight from their bytes: no scan for
         // the closing quote (nearly every name in an index is one of them).
@@ -364,38 +351,12 @@ struct IndexScanner {
             if let first = candidates.0, named(first) { return first }
             if let second = candidates.1, named(second) { return second }
         }
+        // Any other unescaped name is not one of them; an escaped spelling of
+        // one counts as that name, as for any JSON reader.
         let (span, _) = try string()
-        guard span.start >= 0 else {
-            let text = index.text(span)
-            return Member.allCases.first { $0.name.description == text }
-        }
-        let first = bytes[Int(span.start)]
-        let candidate: Member?
-        switch (span.count, first) {
-        case (3, UInt8(ascii: "k")): candidate = .key
-        case (5, UInt8(ascii: "d")): candidate = .dtype
-        case (5, UInt8(ascii: "s")): candidate = .shape
-        case (5, UInt8(ascii: "a")): candidate = .arena
-        case (6, UInt8(ascii: "n")): candidate = .nbytes
-        case (6, UInt8(ascii: "o")): candidate = .offset
-        case (7, UInt8(ascii: "s")): candidate = .storage
-        case (7, UInt8(ascii: "t")): candidate = .tiedTo
-        case (8, UInt8(ascii: "c")): candidate = .checksum
-        case (8, UInt8(ascii: "m")): candidate = .metadata
-        case (10, UInt8(ascii: "b")): candidate = .blockSize
-        case (11, UInt8(ascii: "a")): candidate = .arenaStart
-        case (15, UInt8(ascii: "b")): candidate = .blockChecksums
-        case (17, UInt8(ascii: "m")): candidate = .metadataChecksum
-        default: candidate = nil
-        }
-        guard let candidate, equals(span, candidate.name) else { return nil }
-        return candidate
-    }
-
-    /// Whether the unescaped span `span` is `text`.
-    private func equals(_ span: TextSpan, _ text: StaticString) -> Bool {
-        Int(span.count) == text.utf8CodeUnitCount
-            && memcmp(bytes.baseAddress! + Int(span.start), text.utf8Start, text.utf8CodeUnitCount) == 0
+        guard span.start < 0 else { return nil }
+        let text = index.text(span)
+        return Member.allCases.first { $0.name.description == text }
     }
 
     /// When the string at the position is, without escapes, one of `names`:
@@ -415,14 +376,10 @@ struct IndexScanner {
         return nil
     }
 
-    /// The position of `span`'s bytes in `names`, or -1.
+    /// The position of `span`'s bytes in `names`, or -1 (for spellings
+    /// ``known(_:)`` does not take: escaped ones, and other names).
     private func code(_ span: TextSpan, in names: [[UInt8]]) -> Int {
-        guard !span.isAbsent else { return -1 }
-        return (try? index.withBytes(span) { text in
-            names.firstIndex { name in
-                name.count == text.count && name.withUnsafeBufferPointer { memcmp($0.baseAddress!, text.baseAddress!, text.count) == 0 }
-            }
-        }).flatMap { $0 } ?? -1
+        index.withText { text in names.firstIndex { $0.elementsEqual(text[span]) } } ?? -1
     }
 
     // MARK: JSON

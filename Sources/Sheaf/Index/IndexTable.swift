@@ -55,6 +55,10 @@ struct IndexRecord {
     var blockSize: Int? { storedBlockSize == 0 ? nil : storedBlockSize }
     var packed: PackedPlacement? { arena < 0 ? nil : PackedPlacement(arena: Int(arena), start: arenaStart) }
     var shapeCount: Int32 { Int32(rank) }
+    /// Where the dimensions lie in ``IndexTable/dimensions``.
+    var shape: Range<Int> { Int(shapeStart)..<Int(shapeStart) + Int(rank) }
+    /// Where the block checksums lie in ``IndexTable/blockChecksums``.
+    var blocks: Range<Int> { Int(blocksStart)..<Int(blocksStart + blocksCount) }
 }
 
 /// A checked index: every entry's values in flat arrays, the keys' bytes back
@@ -90,8 +94,7 @@ final class IndexTable: Sendable {
 
     /// The shape of the tensor at `position`.
     func shape(at position: Int) -> [Int] {
-        let record = records[position]
-        return Array(dimensions[Int(record.shapeStart)..<Int(record.shapeStart + record.shapeCount)])
+        Array(dimensions[records[position].shape])
     }
 
     /// The entry at `position`.
@@ -102,8 +105,7 @@ final class IndexTable: Sendable {
                                storage: record.storage, offset: record.offset, checksum: record.checksum,
                                tiedTo: record.owner < 0 ? nil : key(at: Int(record.owner)), hasMetadata: record.hasMetadata,
                                metadataChecksum: record.metadataChecksum, blockSize: record.blockSize,
-                               blockChecksums: record.blocksCount == 0 ? []
-                                   : Array(blockChecksums[Int(record.blocksStart)..<Int(record.blocksStart + record.blocksCount)]),
+                               blockChecksums: record.blocksCount == 0 ? [] : Array(blockChecksums[record.blocks]),
                                packed: record.packed)
     }
 

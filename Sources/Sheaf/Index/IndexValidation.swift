@@ -1,5 +1,3 @@
-import Glibc
-
 extension SheafFile {
     /// Checks every entry of a parsed index against the format's rules (§8)
     /// and the file's size, and builds the table of entries and key positions.
@@ -7,11 +5,8 @@ extension SheafFile {
     static func validate(_ raw: RawIndex, kind: SheafKind, algorithm: ChecksumAlgorithm,
                          fileSize: Int, path: String) throws(SheafError) -> IndexTable {
         var validator = IndexValidator(kind: kind, algorithm: algorithm, fileSize: fileSize, path: path, capacity: raw.entries.count)
-        try raw.bytes.withUnsafeBufferPointer { (source) throws(SheafError) in
-            try raw.unescaped.withUnsafeBufferPointer { (unescaped) throws(SheafError) in
-                let text = IndexText(source: source, unescaped: unescaped)
-                for entry in raw.entries { try validator.add(entry, text: text, dimensions: raw.dimensions, blockTexts: raw.blockTexts) }
-            }
+        try raw.withText { (text) throws(SheafError) in
+            for entry in raw.entries { try validator.add(entry, text: text, dimensions: raw.dimensions, blockTexts: raw.blockTexts) }
         }
         return try validator.finish(dimensions: raw.dimensions)
     }
@@ -53,8 +48,7 @@ struct IndexValidator {
             throw SheafError(.limitExceeded, file: path, "index lists more than \(FormatLayout.maxTensors) tensors, the limit")
         }
         let keyText = text[entry.key]
-        guard !keyText.isEmpty else { throw fail(.invalidKey, "empty keys are not allowed") }
-        guard memchr(keyText.baseAddress!, 0, keyText.count) == nil else { throw fail(.invalidKey, "keys must not contain NUL bytes") }
+        if let problem = FormatLayout.keyProblem(keyText) { throw fail(.invalidKey, problem) }
         if !entry.keyIsASCII, lookup.strings == nil {
             lookup.useStrings((0..<position).map { key(at: $0) })
         }
@@ -74,7 +68,7 @@ struct IndexValidator {
             throw fail(.unknownDType, "unknown dtype '\(string(entry.dtype))'")
         }
         let dtype = DType.allCases[Int(entry.dtypeCode)]
-        let shape = dimensions[Int(entry.shapeStart)..<Int(entry.shapeStart + entry.shapeCount)]
+        let shape = dimensions[entry.shape]
         let expected: Int
         do { expected = try Shape.byteCount(shape, dtype) } catch { throw error.with(file: path, key: string(entry.key)) }
         guard entry.nbytes == expected else {
@@ -101,7 +95,7 @@ struct IndexValidator {
         if !entry.tiedTo.isAbsent {
             let found = lookup.strings != nil ? lookup.strings?[string(entry.tiedTo)] : lookup.position(of: text[entry.tiedTo], in: keyBytes, keyStarts)
             guard let first = found, first < position, records[first].owner < 0, records[first].dtype == dtype,
-                  dimensions[Int(records[first].shapeStart)..<Int(records[first].shapeStart + records[first].shapeCount)] == shape,
+                  dimensions[records[first].shape] == shape,
                   records[first].checksum == checksum else {
                 throw fail(.invalidIndex, "tied to '\(string(entry.tiedTo))', which is not an earlier untied key of the same dtype, shape and checksum")
             }
@@ -123,7 +117,7 @@ struct IndexValidator {
             guard Int(entry.blocksCount) == blocks else {
                 throw fail(.invalidIndex, "\(entry.nbytes) bytes in blocks of \(size) need \(blocks) block checksums, the index has \(entry.blocksCount)")
             }
-            for block in blockTexts[Int(entry.blocksStart)..<Int(entry.blocksStart + entry.blocksCount)] {
+            for block in blockTexts[entry.blocks] {
                 guard let value = algorithm.parse(text[block]) else {
                     throw fail(.invalidIndex, "block checksum '\(string(block))' is not a \(algorithm.rawValue) hex value")
                 }
@@ -137,8 +131,7 @@ struct IndexValidator {
         if let owner {
             let first = records[owner]
             guard first.blockSize == record.blockSize,
-                  blockChecksums[Int(first.blocksStart)..<Int(first.blocksStart + first.blocksCount)]
-                    == blockChecksums[blocksStart...] else {
+                  blockChecksums[first.blocks] == blockChecksums[blocksStart...] else {
                 throw fail(.invalidIndex, "tied to '\(string(entry.tiedTo))' but with other block checksums")
             }
             guard first.storage == storage, first.packed == packed, packed == nil || first.offset == entry.offset else {
