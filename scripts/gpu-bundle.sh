@@ -8,6 +8,7 @@ bash scripts/setup.sh
 swift build -c release --static-swift-stdlib --product sheaf --scratch-path .build-static
 rm -rf .gpu/stage && mkdir -p .gpu/stage/lib .gpu/stage/fixtures
 cp .build-static/release/sheaf .gpu/stage/
+strip .gpu/stage/sheaf   # symbols only; the GPU machine runs it, nobody links against it
 # Every shared library except the C library itself, which the target provides.
 ldd .build-static/release/sheaf | awk '/=> \// {print $3}' | while read -r lib; do
   case "$(basename "$lib")" in

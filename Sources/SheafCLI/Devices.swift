@@ -11,6 +11,9 @@ extension SheafCommand {
 
         @Flag(help: "Compare each operation on every GPU with the CPU result.") var check = false
         @Flag(help: "Time the runtime's GEMM against cuBLAS SGEMM alone, and the seed MLP forward, on every GPU.") var benchmark = false
+        @Option(name: .customLong("benchmark-load"), help: ArgumentHelp("Time loading this Sheaf file's tensors onto cuda:0 through pinned staging buffers, against the page-cache and PCIe bounds.", valueName: "file"))
+        var benchmarkLoad: String?
+        @Option(help: "Timed runs per row of --benchmark-load (the median is printed).") var runs = 5
 
         func run() throws {
             let gpus = Device.gpuCount
@@ -18,6 +21,12 @@ extension SheafCommand {
             if gpus == 0 { print("no GPU: \(Device.gpuUnavailableReason ?? "none found")") }
             for index in 0..<gpus { print("cuda:\(index)") }
             if benchmark { try DeviceBenchmark.run(gpus: gpus) }
+            if let benchmarkLoad {
+                guard gpus > 0 else { throw CommandFailure(message: "--benchmark-load needs a GPU: \(Device.gpuUnavailableReason ?? "none found")") }
+                for row in try LoadBenchmark.run(path: benchmarkLoad, device: .cuda(0), runs: max(1, runs)) {
+                    print(String(format: "load %@: %.2f ms, %.2f GB/s", row.name, row.milliseconds, row.gigabytesPerSecond))
+                }
+            }
             guard check, gpus > 0 else { return }
             var failures = 0
             for index in 0..<gpus {
@@ -26,6 +35,13 @@ extension SheafCommand {
                     let ok = difference <= 1e-5
                     if !ok { failures += 1 }
                     print("\(device) \(name): max |difference| / max |cpu| = \(difference) \(ok ? "OK" : "FAIL")")
+                }
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sheaf-devices-\(getpid())").path
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(atPath: directory) }
+                for (name, ok) in try DeviceSelfTest.loadChecks(on: device, directory: directory) {
+                    if !ok { failures += 1 }
+                    print("\(device) \(name): \(ok ? "OK" : "FAIL")")
                 }
             }
             if failures > 0 { throw CommandFailure(message: "\(failures) GPU operations differ from the CPU") }

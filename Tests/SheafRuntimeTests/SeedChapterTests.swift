@@ -34,6 +34,25 @@ final class MLP: Module {
 }
 
 
+/// The errors PyTorch gives for `seed_mlp_wrong.params` (a missing, an
+/// unexpected and a mis-shaped key), in its words.
+func expectSeedMLPWrongErrors(_ error: RuntimeError) {
+    #expect(error.code == .loadStateDict)
+    #expect(error.message.contains("Missing key(s) in state_dict: \"output.bias\"."))
+    #expect(error.message.contains("Unexpected key(s) in state_dict: \"extra.weight\"."))
+    #expect(error.message.contains("size mismatch for hidden.weight: copying a param with shape [128, 20] from checkpoint, the shape in current model is [256, 20]."))
+}
+
+/// Checks `net`'s output on the seed input against what PyTorch computed with
+/// the float16 seed weights.
+func expectFloat16SeedOutput(_ net: MLP) throws {
+        let x = NDArray(try Interchange.open(path: fixturePath("interchange/torch/seed_mlp_input.npy")).tensor(at: 0))
+        let expected = try Interchange.open(path: fixturePath("interchange/torch/seed_mlp_float16_output.npy")).tensor(at: 0).scalars(as: Float.self)
+        let y = try net(x).scalars(as: Float.self)
+        #expect(y.count == expected.count && !y.isEmpty)
+        for (a, b) in zip(y, expected) { #expect(abs(a - b) <= 1e-5 * max(1, abs(b))) }
+}
+
 @Suite("The seed chapter in Swift: custom layers, parameters, save and load")
 struct SeedChapterTests {
     @Test("CenteredLayer subtracts the mean")
@@ -107,11 +126,7 @@ struct SeedChapterTests {
         #expect(half["hidden.weight"]?.dtype == .float16)
         try net.loadStateDict(half)
         #expect(net.hidden.weight.value.dtype == .float32)
-        let x = NDArray(try Interchange.open(path: fixturePath("interchange/torch/seed_mlp_input.npy")).tensor(at: 0))
-        let expected = try Interchange.open(path: fixturePath("interchange/torch/seed_mlp_float16_output.npy")).tensor(at: 0).scalars(as: Float.self)
-        let y = try net(x).scalars(as: Float.self)
-        #expect(y.count == expected.count && !y.isEmpty)
-        for (a, b) in zip(y, expected) { #expect(abs(a - b) <= 1e-5 * max(1, abs(b))) }
+        try expectFloat16SeedOutput(net)
     }
 }
 
@@ -145,10 +160,7 @@ struct PyTorchParityTests {
             try net.loadStateDict(wrong)
             Issue.record("expected an error")
         } catch let error as RuntimeError {
-            #expect(error.code == .loadStateDict)
-            #expect(error.message.contains("Missing key(s) in state_dict: \"output.bias\"."))
-            #expect(error.message.contains("Unexpected key(s) in state_dict: \"extra.weight\"."))
-            #expect(error.message.contains("size mismatch for hidden.weight: copying a param with shape [128, 20] from checkpoint, the shape in current model is [256, 20]."))
+            expectSeedMLPWrongErrors(error)
         }
         #expect(try net.stateDict() == before, "a failed load changes nothing")
         var partial = StateDict()

@@ -62,6 +62,13 @@ final class CUDA: @unchecked Sendable {
     let cuLaunchKernel: @convention(c) (CUhandle, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, CUhandle,
                                         UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32
     let cuGetErrorString: @convention(c) (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>) -> Int32
+    let cuMemHostAlloc: @convention(c) (UnsafeMutablePointer<UnsafeMutableRawPointer?>, Int, UInt32) -> Int32
+    let cuEventCreate: @convention(c) (UnsafeMutablePointer<CUhandle>, UInt32) -> Int32
+    let cuEventRecord: @convention(c) (CUhandle, CUhandle) -> Int32
+    let cuEventSynchronize: @convention(c) (CUhandle) -> Int32
+    let cuMemFreeHost: @convention(c) (UnsafeMutableRawPointer?) -> Int32
+    let cuEventDestroy: @convention(c) (CUhandle) -> Int32
+    let cuStreamDestroy: @convention(c) (CUhandle) -> Int32
     // cuBLAS.
     let cublasCreate: @convention(c) (UnsafeMutablePointer<CUhandle>) -> Int32
     let cublasSetStream: @convention(c) (CUhandle, CUhandle) -> Int32
@@ -75,6 +82,9 @@ final class CUDA: @unchecked Sendable {
     let cublasPath: String
     /// Per device: context, stream, cuBLAS handle, kernels; made on first use.
     private let devices: Mutex<[Int: DeviceState]> = Mutex([:])
+    /// Per device: the pinned buffers loads stage through (``CUDAStaging``);
+    /// held for the whole of a load.
+    let stagingPools: Mutex<[Int: CUDAStaging]> = Mutex([:])
     /// One lock for every CUDA call: the current context is per thread, and
     /// each batch of calls sets it first.
     let lock = Mutex(())
@@ -128,6 +138,13 @@ final class CUDA: @unchecked Sendable {
         cuModuleGetFunction = try sym("cuModuleGetFunction", type(of: cuModuleGetFunction))
         cuLaunchKernel = try sym("cuLaunchKernel", type(of: cuLaunchKernel))
         cuGetErrorString = try sym("cuGetErrorString", type(of: cuGetErrorString))
+        cuMemHostAlloc = try sym("cuMemHostAlloc", type(of: cuMemHostAlloc))
+        cuEventCreate = try sym("cuEventCreate", type(of: cuEventCreate))
+        cuEventRecord = try sym("cuEventRecord", type(of: cuEventRecord))
+        cuEventSynchronize = try sym("cuEventSynchronize", type(of: cuEventSynchronize))
+        cuMemFreeHost = try sym("cuMemFreeHost", type(of: cuMemFreeHost))
+        cuEventDestroy = try sym("cuEventDestroy_v2", type(of: cuEventDestroy))
+        cuStreamDestroy = try sym("cuStreamDestroy_v2", type(of: cuStreamDestroy))
         let b = try LibraryHandle.open(cublas, what: "cuBLAS").get()
         func blas<T>(_ name: String, _ type: T.Type) throws(CUDAError) -> T { try b.symbol(name, as: type).get() }
         cublasCreate = try blas("cublasCreate_v2", type(of: cublasCreate))
@@ -198,8 +215,8 @@ final class CUDA: @unchecked Sendable {
         }
     }
 
-    /// Launches a 1-d grid covering `count` threads.
-    func launch(_ state: DeviceState, _ name: String, count: Int, _ arguments: [Any]) throws(CUDAError) {
+    /// Launches a 1-d grid covering `count` threads on `stream` (the device's own by default).
+    func launch(_ state: DeviceState, _ name: String, count: Int, _ arguments: [Any], stream: CUhandle? = nil) throws(CUDAError) {
         guard count > 0 else { return }
         let block = 256
         let grid = (count + block - 1) / block
@@ -220,7 +237,7 @@ final class CUDA: @unchecked Sendable {
         }
         var parameters: [UnsafeMutableRawPointer?] = storage
         let code = parameters.withUnsafeMutableBufferPointer {
-            cuLaunchKernel(function, UInt32(grid), 1, 1, UInt32(block), 1, 1, 0, state.stream, $0.baseAddress, nil)
+            cuLaunchKernel(function, UInt32(grid), 1, 1, UInt32(block), 1, 1, 0, stream ?? state.stream, $0.baseAddress, nil)
         }
         try check(code, "cuLaunchKernel(\(name))")
     }

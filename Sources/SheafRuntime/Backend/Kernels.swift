@@ -15,7 +15,36 @@ enum Kernels {
         ("add_f32", "add.f32"), ("sub_f32", "sub.f32"), ("mul_f32", "mul.f32"), ("div_f32", "div.rn.f32"),
     ]
 
-    static var names: [String] { binary.map(\.name) + ["eq_f32", "relu_f32", "fill_f32"] }
+    static var names: [String] { binary.map(\.name) + ["eq_f32", "relu_f32", "fill_f32", "widen_bf16_f32", "widen_f16_f32"] }
+
+    /// `out[i] = float(in[i])` for 16-bit floats, as a load widens bfloat16 or
+    /// float16 weights on the device; `conversion` turns the 16 bits in `%h1` into `%f1`.
+    private static func widenKernel(_ name: String, _ conversion: String) -> String {
+        """
+        .visible .entry \(name)(.param .u64 p_out, .param .u64 p_in, .param .u64 p_n)
+        {
+            .reg .b16 %h<2>;
+        \(prologue)
+            ld.param.u64 %rd1, [p_out];
+            ld.param.u64 %rd2, [p_in];
+            ld.param.u64 %rd4, [p_n];
+            setp.ge.u64 %p1, %rd9, %rd4;
+            @%p1 bra DONE;
+            cvta.to.global.u64 %rd2, %rd2;
+            cvta.to.global.u64 %rd1, %rd1;
+            shl.b64 %rd15, %rd9, 1;
+            add.u64 %rd13, %rd2, %rd15;
+            ld.global.u16 %h1, [%rd13];
+        \(conversion)
+            shl.b64 %rd15, %rd9, 2;
+            add.u64 %rd16, %rd1, %rd15;
+            st.global.f32 [%rd16], %f1;
+        DONE:
+            ret;
+        }
+
+        """
+    }
 
     private static let prologue = """
         .reg .pred %p<3>;
@@ -128,6 +157,14 @@ enum Kernels {
         }
 
         """
+        text += widenKernel("widen_bf16_f32", """
+                cvt.u32.u16 %r4, %h1;
+                shl.b32 %r4, %r4, 16;
+                mov.b32 %f1, %r4;
+            """)
+        text += widenKernel("widen_f16_f32", """
+                cvt.f32.f16 %f1, %h1;
+            """)
         return text
     }()
 }

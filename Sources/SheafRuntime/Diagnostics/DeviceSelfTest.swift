@@ -1,3 +1,4 @@
+import Glibc
 import Sheaf
 
 /// A diagnostic for `sheaf devices --check`: runs each operation on the CPU and on a GPU and reports the largest relative difference.
@@ -33,5 +34,68 @@ package enum DeviceSelfTest {
             try compare("mean axis 1") { a, _, _, _ in try a.mean(axis: 1) },
             try compare("equal") { a, _, _, _ in try NDArray(try (a .== a).tensor().converted(to: .float32), on: a.device) },
         ]
+    }
+}
+
+extension DeviceSelfTest {
+    /// Loads a file of every dtype and placement the GPU load handles onto
+    /// `device` and compares each array with the CPU's, bit for bit; then
+    /// damages one byte of a staged tensor and expects the checksum error.
+    /// Writes its file under `directory`. Each result names a check and says
+    /// whether it passed.
+    package static func loadChecks(on device: Device, directory: String) throws -> [(String, Bool)] {
+        RandomSource.manualSeed(7)
+        func random(_ shape: [Int], _ dtype: DType) throws -> Tensor { try NDArray.randn(shape).tensor().converted(to: dtype) }
+        let embedding = try random([1000, 257], .float32)
+        let pairs: [(String, Tensor)] = [
+            ("f32.large", try random([1536, 1024], .float32)),      // 6 MiB: many staging slots
+            ("bf16.weight", try random([1023, 515], .bfloat16)),    // odd sizes, widened on the device
+            ("f16.weight", try random([700, 333], .float16)),
+            ("f64.weight", try random([300, 200], .float64)),       // narrowed on the host
+            ("mask", try Tensor(shape: [600, 500], scalars: (0..<300_000).map { $0 % 3 == 0 })),
+            ("embedding", embedding),
+            ("lm_head", embedding),                                // tied to "embedding"
+            ("small.bias", try random([7], .float32)),             // packed
+            ("empty", try random([0, 4], .float32)),
+        ]
+        var results: [(String, Bool)] = []
+        // Whole-tensor checksums only (one reader per tensor), and 16 KiB
+        // blocks (a tensor cut into pieces any reader takes).
+        for blockSize in [nil, 16 << 10] as [Int?] {
+            let blocks = blockSize.map { "\($0 >> 10) KiB blocks" } ?? "no blocks"
+            let path = directory + "/sheaf-load-check-\(blockSize ?? 0).sheaf"
+            try StateDict(pairs).save(to: path, options: SaveOptions(blockSize: blockSize))
+            for slot in [64 << 10, 8 << 20] {
+                for readers in [1, 3] {
+                    let options = DeviceLoadOptions(readers: readers, stagingBufferBytes: slot)
+                    let file = try SheafFile(path: path)
+                    let cpu = try file.arrays(on: .cpu, options: options)
+                    let gpu = try file.arrays(on: device, options: options)
+                    let setting = "\(blocks), \(readers) readers, \(slot >> 10) KiB slots"
+                    for (key, _) in pairs {
+                        guard let x = cpu[key], let y = gpu[key] else { results.append(("\(key) missing (\(setting))", false)); continue }
+                        let same = try y.device == device && x.dtype == y.dtype && x.tensor().bitwiseEqual(y.tensor())
+                        results.append(("load \(key) (\(setting))", same))
+                    }
+                    results.append(("tied keys give one array (\(setting))", gpu["embedding"] === gpu["lm_head"]))
+                }
+            }
+            // One flipped byte in the middle of a staged tensor.
+            let offset = try SheafFile(path: path).entry("bf16.weight").offset ?? 0
+            let descriptor = open(path, O_RDWR)
+            defer { close(descriptor) }
+            var byte: UInt8 = 0
+            _ = pread(descriptor, &byte, 1, off_t(offset + 500_000))
+            byte ^= 0x40
+            _ = pwrite(descriptor, &byte, 1, off_t(offset + 500_000))
+            do {
+                _ = try SheafFile(path: path).arrays(on: device, options: DeviceLoadOptions(readers: 2, stagingBufferBytes: 64 << 10))
+                results.append(("damaged tensor refused (\(blocks))", false))
+            } catch let error as SheafError {
+                results.append(("damaged tensor refused (\(blocks): \(error.code), key \(error.key ?? "none"))",
+                                error.code == .checksumMismatch && error.key == "bf16.weight"))
+            }
+        }
+        return results
     }
 }

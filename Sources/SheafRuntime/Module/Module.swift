@@ -93,49 +93,77 @@ open class Module: CustomStringConvertible {
     ///   `strict`, on any missing or unexpected key, with PyTorch's wording.
     @discardableResult
     public func loadStateDict(_ stateDict: StateDict, strict: Bool = true) throws -> (missing: [String], unexpected: [String]) {
-        let slots = try namedTensors().filter { $0.1.persistent }
-        let known = Set(slots.map(\.0))
-        let present = Set(slots.filter { stateDict[$0.0] != nil }.map { $0.1.identity })
-        let missing = slots.filter { stateDict[$0.0] == nil && !present.contains($0.1.identity) }.map(\.0)
-        let unexpected = stateDict.keys.filter { !known.contains($0) }
-        var errors: [String] = []
-        if strict {
-            if !missing.isEmpty { errors.append("Missing key(s) in state_dict: \(missing.map { "\"\($0)\"" }.joined(separator: ", ")).") }
-            if !unexpected.isEmpty { errors.append("Unexpected key(s) in state_dict: \(unexpected.map { "\"\($0)\"" }.joined(separator: ", ")).") }
-        }
+        var plan = try planLoad(keys: stateDict.keys, strict: strict, describe: { key in
+            stateDict[key].map { ($0.shape, $0.dtype) }
+        }, sameValues: { first, second in
+            guard let a = stateDict[first], let b = stateDict[second] else { return false }
+            return a.sharesStorage(with: b) || a.bitwiseEqual(b)
+        })
         var updates: [(AnyTensorSlot, NDArray)] = []
-        var loaded: [ObjectIdentifier: (String, Tensor)] = [:]
-        for (key, slot) in slots {
+        for (key, slot) in plan.loads {
             guard let tensor = stateDict[key] else { continue }
             let current = slot.value
-            guard tensor.shape == current.shape else {
-                errors.append("size mismatch for \(key): copying a param with shape \(tensor.shape) from checkpoint, the shape in current model is \(current.shape).")
-                continue
+            do {
+                updates.append((slot, try NDArray(try tensor.converted(to: current.dtype), on: current.device)))
+            } catch let error as SheafError {
+                plan.errors.append("cannot convert \(key) from \(tensor.dtype) to \(current.dtype): \(error.description)")
             }
-            guard tensor.dtype.isFloatingPoint || tensor.dtype == current.dtype else {
-                errors.append("dtype mismatch for \(key): checkpoint has \(tensor.dtype), the model has \(current.dtype).")
-                continue
-            }
-            if let (first, earlier) = loaded[slot.identity] {
-                // A tied parameter given twice must be given the same values.
-                if !(earlier.sharesStorage(with: tensor) || earlier.bitwiseEqual(tensor)) {
-                    errors.append("tied parameters \(first) and \(key) differ in the checkpoint.")
-                }
-                continue
-            }
-            loaded[slot.identity] = (key, tensor)
-            let converted: Tensor
-            do { converted = try tensor.converted(to: current.dtype) } catch {
-                errors.append("cannot convert \(key) from \(tensor.dtype) to \(current.dtype): \(error.description)")
-                continue
-            }
-            updates.append((slot, try NDArray(converted, on: current.device)))
         }
-        if !errors.isEmpty {
+        try plan.throwIfFailed(typeName)
+        for (slot, value) in updates { slot.value = value }
+        return (plan.missing, plan.unexpected)
+    }
+
+    /// What a load changes: each slot given by a key (a tied slot once), the
+    /// keys missing and unexpected, and every problem found (PyTorch's wording).
+    struct LoadPlan {
+        var loads: [(key: String, slot: AnyTensorSlot)] = []
+        var missing: [String] = []
+        var unexpected: [String] = []
+        var errors: [String] = []
+
+        func throwIfFailed(_ typeName: String) throws {
+            guard !errors.isEmpty else { return }
             throw RuntimeError(.loadStateDict, "Error(s) in loading state_dict for \(typeName):\n\t" + errors.joined(separator: "\n\t"))
         }
-        for (slot, value) in updates { slot.value = value }
-        return (missing, unexpected)
+    }
+
+    /// Matches the persistent slots with `keys`: shapes must agree, a
+    /// floating-point source converts to the slot's dtype and any other must
+    /// match it, and a tied slot given under several keys must be given the
+    /// same values (`sameValues`).
+    func planLoad(keys: [String], strict: Bool, describe: (String) -> (shape: [Int], dtype: DType)?,
+                  sameValues: (String, String) -> Bool) throws -> LoadPlan {
+        let slots = try namedTensors().filter { $0.1.persistent }
+        let known = Set(slots.map(\.0))
+        var plan = LoadPlan()
+        let present = Set(slots.filter { describe($0.0) != nil }.map { $0.1.identity })
+        plan.missing = slots.filter { describe($0.0) == nil && !present.contains($0.1.identity) }.map(\.0)
+        plan.unexpected = keys.filter { !known.contains($0) }
+        if strict {
+            if !plan.missing.isEmpty { plan.errors.append("Missing key(s) in state_dict: \(plan.missing.map { "\"\($0)\"" }.joined(separator: ", ")).") }
+            if !plan.unexpected.isEmpty { plan.errors.append("Unexpected key(s) in state_dict: \(plan.unexpected.map { "\"\($0)\"" }.joined(separator: ", ")).") }
+        }
+        var loaded: [ObjectIdentifier: String] = [:]
+        for (key, slot) in slots {
+            guard let (shape, dtype) = describe(key) else { continue }
+            let current = slot.value
+            guard shape == current.shape else {
+                plan.errors.append("size mismatch for \(key): copying a param with shape \(shape) from checkpoint, the shape in current model is \(current.shape).")
+                continue
+            }
+            guard dtype.isFloatingPoint || dtype == current.dtype else {
+                plan.errors.append("dtype mismatch for \(key): checkpoint has \(dtype), the model has \(current.dtype).")
+                continue
+            }
+            if let first = loaded[slot.identity] {
+                if !sameValues(first, key) { plan.errors.append("tied parameters \(first) and \(key) differ in the checkpoint.") }
+                continue
+            }
+            loaded[slot.identity] = key
+            plan.loads.append((key, slot))
+        }
+        return plan
     }
 
     /// Moves every parameter and buffer to `device` and returns this module.
