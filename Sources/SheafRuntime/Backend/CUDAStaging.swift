@@ -91,9 +91,9 @@ final class CUDAStaging: @unchecked Sendable {  // raw pointers and driver handl
 
 extension CUDA {
     /// Runs `body` with device `index`'s staging pool of `lanes` lanes of two
-    /// `slotBytes` slots, while no other load uses it. The pool is made on
-    /// first use and replaced (the old one freed) when a load asks for
-    /// another shape.
+    /// `slotBytes` slots. The pool is made on first use and replaced (the old
+    /// one freed) when a load asks for another shape. Loads onto GPUs run one
+    /// at a time in a process: the pools share one lock, held for the whole load.
     func withStaging<R>(device index: Int, lanes: Int, slotBytes: Int,
                         _ body: (DeviceState, CUDAStaging) throws -> R) throws -> R {
         try stagingPools.withLock { pools in
