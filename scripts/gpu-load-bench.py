@@ -4,9 +4,11 @@ Runs on a GPU machine with PyTorch, transformers and safetensors (no Swift):
 
     python3 scripts/gpu-load-bench.py make DIR     # gpt2.safetensors (float32), llama.safetensors (bfloat16), gpt2.pt
     python3 scripts/gpu-load-bench.py time DIR     # peers' medians: safetensors load_file(device="cuda:0"), torch.load(mmap, map_location)
+    python3 scripts/gpu-load-bench.py cold DIR     # each peer once after the page cache is dropped (root)
 
 Weights are random (transformers' own initialisation); only their sizes and dtypes matter here.
 """
+import os
 import statistics
 import sys
 import time
@@ -67,5 +69,35 @@ def time_peers(folder):
             print(f"peer {name} {label}: {ms:.2f} ms, {size / ms / 1e6:.2f} GB/s")
 
 
+def drop_page_cache():
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def cold_peers(folder):
+    from safetensors.torch import load_file
+
+    torch.zeros(1, device="cuda:0")
+    torch.cuda.synchronize()
+    for name in ("gpt2", "llama"):
+        path = f"{folder}/{name}.safetensors"
+        size = os.path.getsize(path)
+        rows = [
+            ("safetensors load_file(device='cuda:0')", lambda: load_file(path, device="cuda:0")),
+            ("safetensors load_file() then .to('cuda:0') each", lambda: {k: v.to("cuda:0") for k, v in load_file(path).items()}),
+            ("torch.load(mmap=True, map_location='cuda:0')",
+             lambda: torch.load(f"{folder}/{name}.pt", mmap=True, map_location="cuda:0", weights_only=True)),
+        ]
+        for label, body in rows:
+            drop_page_cache()
+            start = time.perf_counter()
+            result = body()
+            torch.cuda.synchronize()
+            ms = (time.perf_counter() - start) * 1e3
+            del result
+            print(f"peer {name} cold {label}: {ms:.2f} ms, {size / ms / 1e6:.2f} GB/s")
+
+
 if __name__ == "__main__":
-    {"make": make, "time": time_peers}[sys.argv[1]](sys.argv[2])
+    {"make": make, "time": time_peers, "cold": cold_peers}[sys.argv[1]](sys.argv[2])

@@ -4,7 +4,8 @@
 # by scripts/gpu-bundle.sh. Makes a GPT-2 124M (float32) and a TinyLlama-shaped
 # 1.1B (bfloat16) safetensors file, converts each to Sheaf, and times loading
 # each onto cuda:0: Sheaf through pinned staging buffers (with the page-cache
-# and PCIe bounds) and the peers, in one run.
+# and PCIe bounds) and the peers, in one run; as root, also one load of each
+# from a cold page cache (the disk).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -26,6 +27,11 @@ for name in gpt2 llama; do
   "$sheaf" devices --benchmark-load "$work/$name.sheaf" --runs 5 || status=1
 done
 echo "== peers"; python3 scripts/gpu-load-bench.py time "$work" || status=1
+if [ -w /proc/sys/vm/drop_caches ]; then
+  echo "== cold page cache (one load each, after dropping the cache)"
+  for name in gpt2 llama; do "$sheaf" devices --benchmark-load "$work/$name.sheaf" --cold | grep '^load' | sed "s/^/$name /" || status=1; done
+  python3 scripts/gpu-load-bench.py cold "$work" || status=1
+fi
 rm -rf "$work"
 echo "gpu-load-bench status: $status"
 exit $status

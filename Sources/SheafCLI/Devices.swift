@@ -14,6 +14,7 @@ extension SheafCommand {
         @Option(name: .customLong("benchmark-load"), help: ArgumentHelp("Time loading this Sheaf file's tensors onto cuda:0 through pinned staging buffers, against the page-cache and PCIe bounds.", valueName: "file"))
         var benchmarkLoad: String?
         @Option(help: "Timed runs per row of --benchmark-load (the median is printed).") var runs = 5
+        @Flag(help: "With --benchmark-load: time one load after dropping the page cache (needs root), and nothing else.") var cold = false
 
         func run() throws {
             let gpus = Device.gpuCount
@@ -23,7 +24,7 @@ extension SheafCommand {
             if benchmark { try DeviceBenchmark.run(gpus: gpus) }
             if let benchmarkLoad {
                 guard gpus > 0 else { throw CommandFailure(message: "--benchmark-load needs a GPU: \(Device.gpuUnavailableReason ?? "none found")") }
-                for row in try LoadBenchmark.run(path: benchmarkLoad, device: .cuda(0), runs: max(1, runs)) {
+                for row in try LoadBenchmark.run(path: benchmarkLoad, device: .cuda(0), runs: max(1, runs), cold: cold) {
                     print(String(format: "load %@: %.2f ms, %.2f GB/s", row.name, row.milliseconds, row.gigabytesPerSecond))
                 }
             }

@@ -19,8 +19,10 @@ package enum LoadBenchmark {
 
     /// Times each way of moving `path`'s tensors onto `device`, `runs` times
     /// each after one warm-up (the first row is the first load of the process,
-    /// which pins the staging buffers).
-    package static func run(path: String, device: Device, runs: Int) throws -> [Row] {
+    /// which pins the staging buffers). With `cold`, the only row is one load
+    /// after the staging buffers are pinned and the kernel's page cache is
+    /// dropped (root only): a load from the disk.
+    package static func run(path: String, device: Device, runs: Int, cold: Bool = false) throws -> [Row] {
         let backend = try CUDABackend.require(device)
         let file = try SheafFile(path: path)
         let sources = try file.entries.indices.compactMap { try file.directSource(at: $0) }
@@ -42,6 +44,15 @@ package enum LoadBenchmark {
         }
         let defaults = DeviceLoadOptions()
         try NDArray.zeros([1], on: device).synchronize()  // the context, cuBLAS and kernels, before any timing
+        if cold {
+            try backend.cuda.withStaging(device: backend.index, lanes: defaults.readers, slotBytes: defaults.stagingBufferBytes) { _, _ in }
+            try dropPageCache()
+            let start = DispatchTime.now().uptimeNanoseconds
+            let arrays = try file.arrays(on: device, options: defaults)
+            defer { withExtendedLifetime(arrays) {} }
+            return [Row(name: "from a cold page cache (buffers already pinned)",
+                        milliseconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6, bytes: bytes)]
+        }
         do {
             let start = DispatchTime.now().uptimeNanoseconds
             let arrays = try file.arrays(on: device, options: defaults)
@@ -109,6 +120,16 @@ package enum LoadBenchmark {
             }
         }
         if failed.load(ordering: .relaxed) { throw RuntimeError(.invalidArgument, "\(reader.path): a read for the bound failed") }
+    }
+
+    /// Writes every dirty page and drops the kernel's page cache, so the next
+    /// reads come from the disk.
+    static func dropPageCache() throws {
+        sync()
+        let descriptor = open("/proc/sys/vm/drop_caches", O_WRONLY)
+        guard descriptor >= 0 else { throw RuntimeError(.invalidArgument, "dropping the page cache needs root (/proc/sys/vm/drop_caches)") }
+        defer { close(descriptor) }
+        guard write(descriptor, "3\n", 2) == 2 else { throw RuntimeError(.invalidArgument, "writing /proc/sys/vm/drop_caches failed") }
     }
 
     /// Gives `measure` a body that copies `size` bytes from one pinned buffer to the device and waits.
