@@ -70,7 +70,7 @@ package enum LoadBenchmark {
             try sources.map { source in try backend.allocate(source.shape, CUDALoader.target(for: source.dtype) ?? source.dtype).0 }
         }
         for readers in [8, 16] {
-            for slot in [2 << 20, 4 << 20, 8 << 20] {
+            for slot in [1 << 20, 2 << 20, 4 << 20, 8 << 20] {
                 let options = DeviceLoadOptions(readers: readers, stagingBufferBytes: slot)
                 guard options != defaults else { continue }
                 try median("arrays(on:) \(readers) readers, \(slot >> 10) KiB") { try file.arrays(on: device, options: options) }
@@ -92,6 +92,49 @@ package enum LoadBenchmark {
             // Another shape first, so the default one is made again.
             try backend.cuda.withStaging(device: backend.index, lanes: 1, slotBytes: 8) { _, _ in }
             return try backend.cuda.withStaging(device: backend.index, lanes: defaults.readers, slotBytes: defaults.stagingBufferBytes) { _, _ in 0 }
+        }
+        rows += try pinningRows(backend, bytes: 2 * defaults.readers * defaults.stagingBufferBytes, runs: max(3, runs))
+        return rows
+    }
+
+    /// How long pinning `bytes` of host memory takes, three ways: one
+    /// `cuMemHostAlloc`, and `cuMemHostRegister` over memory faulted in with
+    /// 4 KiB pages and with transparent huge pages (what a pool could use).
+    static func pinningRows(_ backend: CUDABackend, bytes: Int, runs: Int) throws -> [Row] {
+        typealias Register = @convention(c) (UnsafeMutableRawPointer?, Int, UInt32) -> Int32
+        typealias Unregister = @convention(c) (UnsafeMutableRawPointer?) -> Int32
+        guard let driver = dlopen(backend.cuda.driverPath, RTLD_NOW | RTLD_NOLOAD),
+              let registerSymbol = dlsym(driver, "cuMemHostRegister_v2"), let unregisterSymbol = dlsym(driver, "cuMemHostUnregister") else { return [] }
+        let register = unsafeBitCast(registerSymbol, to: Register.self), unregister = unsafeBitCast(unregisterSymbol, to: Unregister.self)
+        let cuda = backend.cuda
+        var rows: [Row] = []
+        func time(_ name: String, _ body: () throws -> () -> Void) throws {
+            var samples: [Double] = []
+            for _ in 0..<runs {
+                let start = DispatchTime.now().uptimeNanoseconds
+                let release = try body()
+                samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                release()
+            }
+            rows.append(Row(name: name, milliseconds: samples.sorted()[samples.count / 2], bytes: bytes))
+        }
+        try time("pinning \(bytes >> 20) MiB: one cuMemHostAlloc") {
+            var host: UnsafeMutableRawPointer?
+            try backend.run { _ throws(CUDAError) in try cuda.check(cuda.cuMemHostAlloc(&host, bytes, 0), "cuMemHostAlloc") }
+            return { _ = try? backend.run { _ throws(CUDAError) in _ = cuda.cuMemFreeHost(host) } }
+        }
+        for huge in [false, true] {
+            try time("pinning \(bytes >> 20) MiB: aligned allocation, \(huge ? "transparent huge pages" : "4 KiB pages") faulted in, cuMemHostRegister") {
+                var raw: UnsafeMutableRawPointer?
+                guard posix_memalign(&raw, 2 << 20, bytes) == 0, let memory = raw else { throw RuntimeError(.invalidArgument, "posix_memalign failed") }
+                _ = madvise(memory, bytes, huge ? 14 : 15)  // MADV_HUGEPAGE : MADV_NOHUGEPAGE
+                memset(memory, 0, bytes)
+                try backend.run { _ throws(CUDAError) in try cuda.check(register(memory, bytes, 0), "cuMemHostRegister_v2") }
+                return {
+                    _ = try? backend.run { _ throws(CUDAError) in _ = unregister(memory) }
+                    free(memory)
+                }
+            }
         }
         return rows
     }
