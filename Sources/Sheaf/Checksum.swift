@@ -16,14 +16,9 @@ public enum ChecksumAlgorithm: String, Sendable, CaseIterable, Codable {
         case .xxh3_64:
             return UInt64(XXH3_64bits(bytes.baseAddress, bytes.count))
         case .crc32:
-            var crc: UInt = 0
-            var offset = 0
-            while offset < bytes.count {
-                let chunk = min(bytes.count - offset, 1 << 30)
-                crc = CZlib.crc32(crc, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: UInt8.self), UInt32(chunk))
-                offset += chunk
-            }
-            return UInt64(crc)
+            var stream = ChecksumStream(self)
+            stream.update(bytes)
+            return stream.value
         }
     }
 
@@ -39,17 +34,15 @@ public enum ChecksumAlgorithm: String, Sendable, CaseIterable, Codable {
         blocks.reserveCapacity(bytes.count / blockSize + 1)
         switch self {
         case .xxh3_64:
-            guard let state = XXH3_createState() else { return (digest(bytes), blocksAlone(bytes, blockSize)) }
-            defer { XXH3_freeState(state) }
-            XXH3_64bits_reset(state)
+            var whole = ChecksumStream(self)
             var offset = 0
             while offset < bytes.count {
                 let block = UnsafeRawBufferPointer(rebasing: bytes[offset..<min(bytes.count, offset + blockSize)])
                 blocks.append(digest(block))
-                XXH3_64bits_update(state, block.baseAddress, block.count)
+                whole.update(block)
                 offset += blockSize
             }
-            return (UInt64(XXH3_64bits_digest(state)), blocks)
+            return (whole.value, blocks)
         case .crc32:
             return (digest(bytes), blocksAlone(bytes, blockSize))
         }
@@ -110,4 +103,51 @@ struct ShardChecksum: Equatable {
     }
 
     var text: String { "\(algorithm.rawValue):\(algorithm.format(value))" }
+}
+
+/// A checksum computed over bytes given in order, piece by piece; the same
+/// value ``ChecksumAlgorithm/digest(_:)`` gives for the bytes all at once.
+/// (XXH3's state is one small allocation; were it to fail, the value is 0 and
+/// what it checks is refused as a mismatch.)
+package struct ChecksumStream: ~Copyable {
+    let algorithm: ChecksumAlgorithm
+    private let state: OpaquePointer?
+    private var crc: UInt = 0
+
+    package init(_ algorithm: ChecksumAlgorithm) {
+        self.algorithm = algorithm
+        if algorithm == .xxh3_64, let state = XXH3_createState() {
+            XXH3_64bits_reset(state)
+            self.state = state
+        } else {
+            state = nil
+        }
+    }
+
+    /// Adds the next `bytes`.
+    /// - Complexity: O(n).
+    package mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        switch algorithm {
+        case .xxh3_64:
+            if let state { XXH3_64bits_update(state, bytes.baseAddress, bytes.count) }
+        case .crc32:
+            var offset = 0
+            while offset < bytes.count {
+                let chunk = min(bytes.count - offset, 1 << 30)
+                crc = CZlib.crc32(crc, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: UInt8.self), UInt32(chunk))
+                offset += chunk
+            }
+        }
+    }
+
+    /// The checksum of every byte given.
+    package var value: UInt64 {
+        switch algorithm {
+        case .xxh3_64: state.map { UInt64(XXH3_64bits_digest($0)) } ?? 0
+        case .crc32: UInt64(crc)
+        }
+    }
+
+    deinit { if let state { XXH3_freeState(state) } }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import Testing
 import Sheaf
 import SheafInterchange
@@ -25,17 +24,6 @@ struct FileLoadingTests {
         let path = folder.file("half.sheaf")
         try Interchange.loadStateDict(path: fixturePath("interchange/torch/seed_mlp_float16.params")).save(to: path)
         return path
-    }
-
-    /// Flips one byte of `key`'s data in place.
-    func damage(_ path: String, _ key: String, at position: Int) throws {
-        let offset = try #require(try SheafFile(path: path).entry(key).offset)
-        let descriptor = open(path, O_RDWR)
-        defer { close(descriptor) }
-        var byte: UInt8 = 0
-        #expect(pread(descriptor, &byte, 1, off_t(offset + position)) == 1)
-        byte ^= 0x10
-        #expect(pwrite(descriptor, &byte, 1, off_t(offset + position)) == 1)
     }
 
     @Test("a float16 file loads into a float32 module and gives PyTorch's output")
@@ -75,7 +63,7 @@ struct FileLoadingTests {
         let path = folder.file("mlp.sheaf")
         let source = MLP()
         try source.stateDict().save(to: path)
-        try damage(path, "hidden.weight", at: 4000)
+        try DeviceSelfTest.damage(path, key: "hidden.weight", at: 4000)
         let net = MLP()
         let before = try net.stateDict()
         do {

@@ -1,6 +1,3 @@
-import CXXHash
-import CZlib
-import Glibc
 
 extension SheafFile {
     /// Reads tensors at the offsets the index records, in pieces, for a
@@ -25,19 +22,11 @@ extension SheafFile {
         package let path: String
         package let algorithm: ChecksumAlgorithm
         let descriptor: Int32
-        let fileSize: Int
 
         /// Reads bytes `start..<start + buffer.count` of `source` into `buffer`.
         /// - Throws: ``SheafError`` `io` when the read fails, `invalidFile` when the file ends first.
         package func read(_ source: Source, from start: Int, into buffer: UnsafeMutableRawBufferPointer) throws(SheafError) {
-            let offset = source.offset + start
-            let done: Int
-            do { done = try FileDescriptor(rawValue: descriptor).read(fromAbsoluteOffset: offset, into: buffer) } catch {
-                throw SheafError(.io, file: path, key: source.key, "read of \(buffer.count) bytes at offset \(offset) failed: \(error)")
-            }
-            guard done == buffer.count else {
-                throw SheafError(.invalidFile, file: path, key: source.key, "file ends inside the data at offset \(offset) (\(buffer.count) bytes)")
-            }
+            try SheafFile.readExactly(descriptor, at: source.offset + start, into: buffer, path: path, key: source.key)
         }
 
         /// Checks each whole block of `bytes`, which lie at `start` of
@@ -52,8 +41,8 @@ extension SheafFile {
                 let index = (start + offset) / size
                 let expected = index < source.blockChecksums.count ? source.blockChecksums[index] : 0
                 guard algorithm.digest(block) == expected, index < source.blockChecksums.count else {
-                    throw SheafError(.checksumMismatch, file: path, key: source.key,
-                                     "\(algorithm.rawValue) checksum mismatch: the data of block \(index) (bytes \(start + offset)..<\(start + offset + block.count)) does not match the index's checksum \(algorithm.format(expected))")
+                    throw SheafFile.checksumMismatch(algorithm, expected: expected, path: path, key: source.key,
+                                                     block: (index, start + offset..<start + offset + block.count))
                 }
                 offset += size
             }
@@ -63,14 +52,13 @@ extension SheafFile {
         /// `found` is not the index's checksum for `source`.
         package func check(_ found: UInt64, _ source: Source) throws(SheafError) {
             guard found != source.checksum else { return }
-            throw SheafError(.checksumMismatch, file: path, key: source.key,
-                             "\(algorithm.rawValue) checksum mismatch: the data does not match the index's checksum \(algorithm.format(source.checksum))")
+            throw SheafFile.checksumMismatch(algorithm, expected: source.checksum, path: path, key: source.key)
         }
     }
 
     /// A reader of this file's index offsets.
     package var directReader: DirectReader {
-        DirectReader(path: path, algorithm: checksumAlgorithm, descriptor: descriptor, fileSize: fileSize)
+        DirectReader(path: path, algorithm: checksumAlgorithm, descriptor: descriptor)
     }
 
     /// The tensor at `position` as a ``DirectReader/Source``, or nil when it
@@ -88,49 +76,4 @@ extension SheafFile {
                                    byteCount: entry.byteCount, offset: offset, checksum: entry.checksum,
                                    blockSize: entry.blockSize, blockChecksums: entry.blockChecksums)
     }
-}
-
-/// A checksum computed over bytes given in order, piece by piece; the same
-/// value ``ChecksumAlgorithm/digest(_:)`` gives for the bytes all at once.
-package struct ChecksumStream: ~Copyable {
-    let algorithm: ChecksumAlgorithm
-    private let state: OpaquePointer?
-    private var crc: UInt = 0
-
-    package init(_ algorithm: ChecksumAlgorithm) {
-        self.algorithm = algorithm
-        if algorithm == .xxh3_64, let state = XXH3_createState() {
-            XXH3_64bits_reset(state)
-            self.state = state
-        } else {
-            state = nil
-        }
-    }
-
-    /// Adds the next `bytes`.
-    /// - Complexity: O(n).
-    package mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count > 0 else { return }
-        switch algorithm {
-        case .xxh3_64:
-            XXH3_64bits_update(state, bytes.baseAddress, bytes.count)
-        case .crc32:
-            var offset = 0
-            while offset < bytes.count {
-                let chunk = min(bytes.count - offset, 1 << 30)
-                crc = CZlib.crc32(crc, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: UInt8.self), UInt32(chunk))
-                offset += chunk
-            }
-        }
-    }
-
-    /// The checksum of every byte given.
-    package var value: UInt64 {
-        switch algorithm {
-        case .xxh3_64: UInt64(XXH3_64bits_digest(state))
-        case .crc32: UInt64(crc)
-        }
-    }
-
-    deinit { if let state { XXH3_freeState(state) } }
 }

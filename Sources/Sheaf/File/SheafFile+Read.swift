@@ -123,15 +123,7 @@ extension SheafFile {
     static func readIndexed(_ entry: Entry, descriptor: Int32, path: String, algorithm: ChecksumAlgorithm,
                             verify: Bool) throws(SheafError) -> Tensor {
         let storage = TensorStorage(uninitialized: entry.byteCount)
-        let buffer = storage.mutableBytes
-        let offset = entry.offset ?? 0
-        let done: Int
-        do { done = try FileDescriptor(rawValue: descriptor).read(fromAbsoluteOffset: offset, into: buffer) } catch {
-            throw SheafError(.io, file: path, key: entry.key, "read of \(buffer.count) bytes at offset \(offset) failed: \(error)")
-        }
-        guard done == buffer.count else {
-            throw SheafError(.invalidFile, file: path, key: entry.key, "file ends inside the data at offset \(offset) (\(buffer.count) bytes)")
-        }
+        try readExactly(descriptor, at: entry.offset ?? 0, into: storage.mutableBytes, path: path, key: entry.key)
         var tensor = Tensor(dtype: entry.dtype, shape: entry.shape, storage: storage)
         if entry.dtype == .bool {
             tensor.withUnsafeMutableBytes { bytes in for i in 0..<bytes.count where bytes[i] > 1 { bytes[i] = 1 } }
@@ -240,16 +232,37 @@ extension SheafFile {
         guard let size = entry.blockSize else { return }
         let found = tensor.withUnsafeBytes { checksumAlgorithm.digest($0, blockSize: size).blocks }
         for (index, value) in found.enumerated() where value != entry.blockChecksums[index] {
-            throw SheafError(.checksumMismatch, file: path, key: entry.key,
-                             "\(checksumAlgorithm.rawValue) checksum mismatch: block \(index) (bytes \(index * size)..<\(min(entry.byteCount, (index + 1) * size))) does not match the index's block checksum \(checksumAlgorithm.format(entry.blockChecksums[index]))")
+            throw Self.checksumMismatch(checksumAlgorithm, expected: entry.blockChecksums[index], path: path, key: entry.key,
+                                        block: (index, index * size..<min(entry.byteCount, (index + 1) * size)))
         }
     }
 
     /// Throws the checksum-mismatch error when `found` is not the index's checksum.
     static func check(_ found: UInt64, _ entry: Entry, _ algorithm: ChecksumAlgorithm, _ path: String) throws(SheafError) {
         guard found != entry.checksum else { return }
-        throw SheafError(.checksumMismatch, file: path, key: entry.key,
-                         "\(algorithm.rawValue) checksum mismatch: the data does not match the index's checksum \(algorithm.format(entry.checksum))")
+        throw checksumMismatch(algorithm, expected: entry.checksum, path: path, key: entry.key)
+    }
+
+    /// The error for bytes that do not match the index's checksum: the whole
+    /// tensor's, or one block's (§9.1, its number and byte range).
+    static func checksumMismatch(_ algorithm: ChecksumAlgorithm, expected: UInt64, path: String, key: String,
+                                 block: (index: Int, bytes: Range<Int>)? = nil) -> SheafError {
+        let what = block.map { " of block \($0.index) (bytes \($0.bytes.lowerBound)..<\($0.bytes.upperBound))" } ?? ""
+        return SheafError(.checksumMismatch, file: path, key: key,
+                          "\(algorithm.rawValue) checksum mismatch: the data\(what) does not match the index's checksum \(algorithm.format(expected))")
+    }
+
+    /// Reads exactly `buffer.count` bytes at `offset` of the open file.
+    /// - Throws: ``SheafError`` `io` when the read fails, `invalidFile` when the file ends first.
+    static func readExactly(_ descriptor: Int32, at offset: Int, into buffer: UnsafeMutableRawBufferPointer,
+                            path: String, key: String) throws(SheafError) {
+        let done: Int
+        do { done = try FileDescriptor(rawValue: descriptor).read(fromAbsoluteOffset: offset, into: buffer) } catch {
+            throw SheafError(.io, file: path, key: key, "read of \(buffer.count) bytes at offset \(offset) failed: \(error)")
+        }
+        guard done == buffer.count else {
+            throw SheafError(.invalidFile, file: path, key: key, "file ends inside the data at offset \(offset) (\(buffer.count) bytes)")
+        }
     }
 
     /// Runs `body`, attaching this file and `key` to whatever it throws.

@@ -66,9 +66,8 @@ extension SheafFile {
             let found = checksumAlgorithm.digest(bytes)
             let expected = entry.blockSize == nil ? entry.checksum : entry.blockChecksums[index]
             guard found == expected else {
-                let what = entry.blockSize == nil ? "" : " of block \(index) (bytes \(index * blockSize)..<\(index * blockSize + bytes.count))"
-                throw SheafError(.checksumMismatch, file: path, key: entry.key,
-                                 "\(checksumAlgorithm.rawValue) checksum mismatch: the data\(what) does not match the index's checksum \(checksumAlgorithm.format(expected))")
+                throw Self.checksumMismatch(checksumAlgorithm, expected: expected, path: path, key: entry.key,
+                                            block: entry.blockSize == nil ? nil : (index, index * blockSize..<index * blockSize + bytes.count))
             }
         }
         if mapped, let mapping = FileMapping(descriptor: descriptor, size: fileSize, populate: false) {
@@ -94,13 +93,7 @@ extension SheafFile {
             while last + 1 < blockCount && needed[last + 1] { last += 1 }
             let start = block * blockSize, end = min(entry.byteCount, (last + 1) * blockSize)
             let storage = TensorStorage(uninitialized: end - start)
-            let done: Int
-            do { done = try FileDescriptor(rawValue: descriptor).read(fromAbsoluteOffset: offset + start, into: storage.mutableBytes) } catch {
-                throw SheafError(.io, file: path, key: entry.key, "read of \(end - start) bytes at offset \(offset + start) failed: \(error)")
-            }
-            guard done == end - start else {
-                throw SheafError(.invalidFile, file: path, key: entry.key, "file ends inside the data at offset \(offset + start) (\(end - start) bytes)")
-            }
+            try Self.readExactly(descriptor, at: offset + start, into: storage.mutableBytes, path: path, key: entry.key)
             if verify {
                 for index in block...last {
                     let from = index * blockSize - start, to = min(entry.byteCount, (index + 1) * blockSize) - start

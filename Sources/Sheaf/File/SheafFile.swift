@@ -70,10 +70,22 @@ public struct SheafFile: ~Copyable {
     /// The index entry for `key`.
     /// - Complexity: O(key length + rank) expected.
     public func entry(_ key: String) throws(SheafError) -> Entry {
+        table.entry(at: try existingPosition(of: key))
+    }
+
+    /// The position of `key`, or the `keyNotFound` error ``entry(_:)`` throws.
+    package func existingPosition(of key: String) throws(SheafError) -> Int {
         guard let position = table.position(of: key) else {
             throw SheafError(.keyNotFound, file: path, key: key, "no such key; the file has \(table.count) keys")
         }
-        return table.entry(at: position)
+        return position
+    }
+
+    /// The position of the entry whose stored tensor the entry at `position`
+    /// names: its own, or its owner's when it is tied (§7).
+    package func storedPosition(of position: Int) -> Int {
+        let owner = Int(table.records[position].owner)
+        return owner >= 0 ? owner : position
     }
 
     /// The position of `key` in ``entries``, or nil.

@@ -20,8 +20,8 @@ final class CUDAStaging: @unchecked Sendable {  // raw pointers and driver handl
     /// widened on the device.
     struct Slot {
         let host: UnsafeMutableRawPointer
-        let event: CUhandle
-        let scratch: CUptr
+        var event: CUhandle = nil
+        var scratch: CUptr = 0
     }
 
     let cuda: CUDA
@@ -45,21 +45,15 @@ final class CUDAStaging: @unchecked Sendable {  // raw pointers and driver handl
                 var stream: CUhandle = nil
                 try cuda.check(cuda.cuStreamCreate(&stream, 1), "cuStreamCreate")  // CU_STREAM_NON_BLOCKING
                 lanes.append(Lane(stream: stream, slots: []))
-                for _ in 0..<slotsPerLane {
+                for slot in 0..<slotsPerLane {
                     var host: UnsafeMutableRawPointer?
                     try cuda.check(cuda.cuMemHostAlloc(&host, slotBytes, 0), "cuMemHostAlloc (\(slotBytes) bytes)")
                     guard let host else { throw CUDAError(operation: "cuMemHostAlloc", code: 0, message: "returned no memory") }
-                    var event: CUhandle = nil
-                    var scratch: CUptr = 0
-                    let made = cuda.cuEventCreate(&event, 2)  // CU_EVENT_DISABLE_TIMING
-                    let allocated = made == 0 ? cuda.cuMemAlloc(&scratch, slotBytes) : 0
-                    if made != 0 || allocated != 0 {
-                        _ = cuda.cuMemFreeHost(host)
-                        if made == 0 { _ = cuda.cuEventDestroy(event) }
-                        try cuda.check(made, "cuEventCreate")
-                        try cuda.check(allocated, "cuMemAlloc_v2 (\(slotBytes) bytes)")
-                    }
-                    lanes[lanes.count - 1].slots.append(Slot(host: host, event: event, scratch: scratch))
+                    // Owned by the lane from here on, so a failure below frees it with the rest.
+                    let lane = lanes.count - 1
+                    lanes[lane].slots.append(Slot(host: host))
+                    try cuda.check(cuda.cuEventCreate(&lanes[lane].slots[slot].event, 2), "cuEventCreate")  // CU_EVENT_DISABLE_TIMING
+                    try cuda.check(cuda.cuMemAlloc(&lanes[lane].slots[slot].scratch, slotBytes), "cuMemAlloc_v2 (\(slotBytes) bytes)")
                 }
             }
         } catch {
@@ -75,8 +69,8 @@ final class CUDAStaging: @unchecked Sendable {  // raw pointers and driver handl
             _ = cuda.cuStreamSynchronize(lane.stream)
             for slot in lane.slots {
                 _ = cuda.cuMemFreeHost(slot.host)
-                _ = cuda.cuEventDestroy(slot.event)
-                _ = cuda.cuMemFree(slot.scratch)
+                if slot.event != nil { _ = cuda.cuEventDestroy(slot.event) }
+                if slot.scratch != 0 { _ = cuda.cuMemFree(slot.scratch) }
             }
             _ = cuda.cuStreamDestroy(lane.stream)
         }

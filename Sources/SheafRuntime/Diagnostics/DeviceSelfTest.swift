@@ -81,13 +81,7 @@ extension DeviceSelfTest {
                 }
             }
             // One flipped byte in the middle of a staged tensor.
-            let offset = try SheafFile(path: path).entry("bf16.weight").offset ?? 0
-            let descriptor = open(path, O_RDWR)
-            defer { close(descriptor) }
-            var byte: UInt8 = 0
-            _ = pread(descriptor, &byte, 1, off_t(offset + 500_000))
-            byte ^= 0x40
-            _ = pwrite(descriptor, &byte, 1, off_t(offset + 500_000))
+            try damage(path, key: "bf16.weight", at: 500_000)
             do {
                 _ = try SheafFile(path: path).arrays(on: device, options: DeviceLoadOptions(readers: 2, stagingBufferBytes: 64 << 10))
                 results.append(("damaged tensor refused (\(blocks))", false))
@@ -97,5 +91,19 @@ extension DeviceSelfTest {
             }
         }
         return results
+    }
+
+    /// Flips one bit of byte `position` of `key`'s data in the file at `path`, in place.
+    package static func damage(_ path: String, key: String, at position: Int) throws {
+        guard let offset = try SheafFile(path: path).entry(key).offset else {
+            throw RuntimeError(.invalidArgument, "\(path): \(key) has no index offset to damage")
+        }
+        let descriptor = open(path, O_RDWR)
+        guard descriptor >= 0 else { throw RuntimeError(.invalidArgument, "\(path): cannot open for writing") }
+        defer { close(descriptor) }
+        var byte: UInt8 = 0
+        guard pread(descriptor, &byte, 1, off_t(offset + position)) == 1 else { throw RuntimeError(.invalidArgument, "\(path): cannot read byte \(position) of \(key)") }
+        byte ^= 0x40
+        guard pwrite(descriptor, &byte, 1, off_t(offset + position)) == 1 else { throw RuntimeError(.invalidArgument, "\(path): cannot write byte \(position) of \(key)") }
     }
 }

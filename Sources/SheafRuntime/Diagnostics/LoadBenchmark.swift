@@ -105,6 +105,7 @@ package enum LoadBenchmark {
         typealias Unregister = @convention(c) (UnsafeMutableRawPointer?) -> Int32
         guard let driver = dlopen(backend.cuda.driverPath, RTLD_NOW | RTLD_NOLOAD),
               let registerSymbol = dlsym(driver, "cuMemHostRegister_v2"), let unregisterSymbol = dlsym(driver, "cuMemHostUnregister") else { return [] }
+        // dlsym gives untyped addresses; these are the driver's C signatures (as LibraryHandle.symbol does).
         let register = unsafeBitCast(registerSymbol, to: Register.self), unregister = unsafeBitCast(unregisterSymbol, to: Unregister.self)
         let cuda = backend.cuda
         var rows: [Row] = []

@@ -28,10 +28,10 @@ extension Module {
         let plan = try planLoad(keys: file.keys, strict: strict, describe: { key in
             file.position(of: key).map { (entries[$0].shape, entries[$0].dtype) }
         }, sameValues: { first, second in
-            // Tied in the file, or the same bytes by the index's checksums.
+            // One stored tensor in the file, or the same bytes by the index's checksums.
             guard let a = file.position(of: first), let b = file.position(of: second) else { return false }
             let (x, y) = (entries[a], entries[b])
-            return x.tiedTo == y.key || y.tiedTo == x.key || x.tiedTo != nil && x.tiedTo == y.tiedTo
+            return file.storedPosition(of: a) == file.storedPosition(of: b)
                 || (x.dtype == y.dtype && x.byteCount == y.byteCount && x.checksum == y.checksum)
         })
         try plan.throwIfFailed(typeName)

@@ -18,15 +18,7 @@ extension SheafFile {
     ///   returned from a load that fails.
     /// - Complexity: O(bytes of the tensors asked for).
     public func arrays(_ keys: [String]? = nil, on device: Device, options: DeviceLoadOptions = .init()) throws -> [String: NDArray] {
-        let positions: [Int]
-        if let keys {
-            positions = try keys.map { key throws(SheafError) in
-                guard let position = position(of: key) else { _ = try entry(key); return 0 }
-                return position
-            }
-        } else {
-            positions = Array(entries.indices)
-        }
+        let positions = try keys.map { try $0.map { key throws(SheafError) in try existingPosition(of: key) } } ?? Array(entries.indices)
         let arrays = try FileArrays.load(self, positions: positions, on: device, options: options)
         var result: [String: NDArray] = [:]
         for (position, array) in zip(positions, arrays) { result[entries[position].key] = array }
@@ -42,11 +34,7 @@ enum FileArrays {
                      options: DeviceLoadOptions) throws -> [NDArray] {
         // Tied keys are read once, through their owner.
         let entries = file.entries
-        let owners = try positions.map { position throws(SheafError) -> Int in
-            guard let tied = entries[position].tiedTo else { return position }
-            guard let owner = file.position(of: tied) else { _ = try file.entry(tied); return position }
-            return owner
-        }
+        let owners = positions.map { file.storedPosition(of: $0) }
         var unique: [Int] = []
         var seen = Set<Int>()
         for owner in owners where seen.insert(owner).inserted { unique.append(owner) }
@@ -63,7 +51,7 @@ enum FileArrays {
             }
             let loaded = try CUDALoader.load(direct, reader: file.directReader, backend: backend, options: options)
             for (source, array) in zip(direct, loaded) { arrays[source.position] = array }
-        } else if unique.count == entries.count {
+        } else if Set(positions).count == entries.count {
             // The whole file: one mapping, checksums on every core.
             let stateDict = try file.stateDict(verifyChecksums: options.verifyChecksums)
             for position in unique {
