@@ -35,6 +35,69 @@ DTYPES = {
 }
 
 
+# §8.2 binary index (version 1.5): the record's compound type, as h5py writes it.
+DTYPE_ORDER = ["bool", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "float16", "bfloat16",
+               "float32", "float64", "complex64", "complex128", "float8_e4m3fn", "float8_e5m2"]
+STORAGE_ORDER = ["contiguous", "deflate", "packed"]
+RECORD = np.dtype({
+    "names": ["nbytes", "offset", "checksum", "metadata_checksum", "block_size", "arena_start", "key_length", "tied_to",
+              "arena", "dtype", "storage", "rank", "flags"],
+    "formats": ["<i8", "<i8", "<u8", "<u8", "<i8", "<i8", "<u4", "<i4", "<i4",
+                h5py.enum_dtype({n: i for i, n in enumerate(DTYPE_ORDER)}, basetype="u1"),
+                h5py.enum_dtype({n: i for i, n in enumerate(STORAGE_ORDER)}, basetype="u1"), "u1", "u1"],
+    "offsets": [0, 8, 16, 24, 32, 40, 48, 52, 56, 60, 61, 62, 63],
+    "itemsize": 64,
+})
+
+
+def binary_index(document):
+    """The four arrays and the attributes of §8.2 for an index document."""
+    entries = document["tensors"]
+    records = np.zeros(len(entries), dtype=RECORD)
+    keys, shapes, blocks = b"", [], []
+    positions = {}
+    for i, e in enumerate(entries):
+        key = e["key"].encode()
+        positions[e["key"]] = i
+        r = records[i]
+        r["nbytes"] = e["nbytes"]
+        r["offset"] = -1 if e.get("offset") is None else e["offset"]
+        r["checksum"] = int(e["checksum"], 16)
+        r["metadata_checksum"] = int(e["metadata_checksum"], 16) if e.get("metadata_checksum") else 0
+        r["block_size"] = e.get("block_size") or 0
+        r["arena_start"] = -1 if e.get("arena_start") is None else e["arena_start"]
+        r["key_length"] = len(key)
+        r["tied_to"] = -1 if e.get("tied_to") is None else positions[e["tied_to"]]
+        r["arena"] = -1 if e.get("arena") is None else e["arena"]
+        r["dtype"] = DTYPE_ORDER.index(e["dtype"])
+        r["storage"] = STORAGE_ORDER.index(e["storage"])
+        r["rank"] = len(e["shape"])
+        r["flags"] = (1 if e["metadata"] else 0) | (2 if e.get("metadata_checksum") else 0)
+        keys += key
+        shapes += e["shape"]
+        blocks += [int(b, 16) for b in e.get("block_checksums") or []]
+    return {"entries": records, "keys": np.frombuffer(keys, dtype=np.uint8), "shapes": np.array(shapes, dtype="<i8"),
+            "block_checksums": np.array(blocks, dtype="<u8"), "attrs": {}}
+
+
+def write_binary_index(f, document, algorithm, raw_index, hook=None):
+    """Writes /_sheaf_binary_index (§8.2) for `document`, whose JSON bytes are `raw_index`;
+    `hook` may change the arrays and attributes first (to break a rule)."""
+    parts = binary_index(document)
+    parts["attrs"]["index_checksum"] = checksum(algorithm, raw_index)
+    if document.get("metadata_checksum"):
+        parts["attrs"]["metadata_checksum"] = document["metadata_checksum"]
+    if "structure" in document:
+        parts["structure"] = np.frombuffer(json.dumps(document["structure"], separators=(",", ":")).encode(), dtype=np.uint8)
+    if hook:
+        hook(parts)
+    group = f.create_group("_sheaf_binary_index")
+    for name, value in parts.pop("attrs").items():
+        group.attrs.create(name, value, dtype=h5py.string_dtype("utf-8"))
+    for name, array in parts.items():
+        group.create_dataset(name, data=array, track_times=False)
+
+
 def sample(dtype_name, shape, seed):
     rng = np.random.default_rng(seed)
     n = int(np.prod(shape)) if shape else 1
@@ -208,16 +271,20 @@ class Writer:
         return entry
 
     def close(self, rule, valid=True, error=None, stage="open", metadata=None, index=None, raw_index=None,
-              metadata_checksum=None, load_error=None):
+              metadata_checksum=None, load_error=None, binary=False, binary_hook=None, structure=None):
         for mk, mv in sorted((metadata or {}).items()):
             write_attr(self.f, mk, mv)
         if raw_index is None:
             document = {"tensors": self.index if index is None else index}
             if metadata:
                 document["metadata_checksum"] = metadata_checksum or checksum(self.algorithm, metadata_bytes(metadata))
+            if structure is not None:
+                document["structure"] = structure
             raw_index = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
         if raw_index is not False:
             self.f.create_dataset("_sheaf_index", data=np.frombuffer(raw_index, dtype=np.uint8), track_times=False)
+        if binary:
+            write_binary_index(self.f, document, self.algorithm, raw_index, binary_hook)
         self.f.close()
         record = {"path": os.path.relpath(self.path, OUT), "writer": "h5py", "rule": rule, "valid": valid}
         if valid:
@@ -334,6 +401,92 @@ def valid_fixtures():
     w.add("a", "float32", sample("float32", (10,), 900), record_offset=False)
     w.add("b", "int8", sample("int8", (10,), 901), record_offset=False)
     w.close("§8 offset is optional; readers then read through HDF5")
+
+
+def binary_index_fixtures():
+    """§8.2 (version 1.5): files with a binary index beside the JSON, written by h5py."""
+    def base(name, version="1.5"):
+        w = Writer(name, version=version)
+        w.add("emb.weight", "float32", sample("float32", (16, 8), 1200), metadata={"unit": "m"}, block_size=128)
+        w.add("head.weight", "float32", None, tied_to="emb.weight")
+        w.add("zip", "float64", sample("float64", (33, 5), 1201), storage="deflate")
+        w.add("caf\u00e9/\u00fc", "bfloat16", sample("bfloat16", (3, 2), 1202))
+        w.add("scalar", "int64", sample("int64", (), 1203))
+        w.add("empty", "float16", sample("float16", (0, 4), 1204))
+        w.add("bits", "uint8", sample("uint8", (5,), 1205), record_offset=False)
+        w.add_packed("ln.bias", "float32", sample("float32", (7,), 1206), arena=0)
+        w.add_packed("ln2.bias", "float32", None, arena=0, tied_to="ln.bias")
+        w.pack()
+        return w
+
+    w = base("valid/binary_index.sheaf")
+    w.close("§8.2 a binary index beside the JSON (version 1.5): ties, packed, deflate, block checksums, metadata, "
+            "a non-ASCII key, a scalar, an empty tensor, an entry without offset; h5py writes it as a structured array",
+            metadata={"epoch": 7}, binary=True)
+
+    w = Writer("valid/binary_index_structure.sheaf", version="1.5")
+    w.add("0.w", "float32", sample("float32", (2, 2), 1210))
+    w.add("0.b", "float32", sample("float32", (2,), 1211))
+    w.close("§8.1 §8.2 the checkpoint structure in the binary index", binary=True,
+            structure={"dict": [[0, {"dict": [["w", {"tensor": "0.w"}], ["b", {"tensor": "0.b"}]], "ordered": False}]],
+                       "ordered": False})
+
+    def broken(name, rule, hook, error="invalidIndex", stage="open", load_error=None):
+        w = base(name)
+        w.close(rule, False, error, stage=stage, metadata={"epoch": 7}, binary=True, binary_hook=hook, load_error=load_error)
+
+    def record_type(parts):
+        fields = dict(RECORD.fields)
+        parts["entries"] = parts["entries"].astype(np.dtype({
+            "names": list(RECORD.names), "itemsize": 64,
+            "formats": [">i8" if n == "nbytes" else fields[n][0] for n in RECORD.names],
+            "offsets": [fields[n][1] for n in RECORD.names]}))
+    broken("invalid/binary_index_record_type.sheaf", "§8.2 the record type is exactly the one given (a big-endian member)",
+           record_type)
+
+    def key_overrun(parts):
+        parts["entries"]["key_length"][-1] += 1
+    broken("invalid/binary_index_key_overrun.sheaf", "§8.2 key lengths stay inside the keys dataset", key_overrun)
+
+    def extra_key_bytes(parts):
+        parts["keys"] = np.concatenate([parts["keys"], np.frombuffer(b"x", dtype=np.uint8)])
+    broken("invalid/binary_index_extra_bytes.sheaf", "§8.2 the records use every byte of keys, shapes and block_checksums",
+           extra_key_bytes)
+
+    def forward_tie(parts):
+        parts["entries"]["tied_to"][0] = 1
+        parts["entries"]["tied_to"][1] = -1
+    broken("invalid/binary_index_forward_tie.sheaf", "§7 §8.2 tied_to names an earlier entry", forward_tie)
+
+    def bad_dtype(parts):
+        raw = parts["entries"].view(np.uint8).reshape(-1, 64)
+        raw[2, 60] = 200
+    broken("invalid/binary_index_dtype_value.sheaf", "§8.2 dtype is a value of its enumeration", bad_dtype)
+
+    def past_end(parts):
+        parts["entries"]["offset"][3] = 1 << 40
+    broken("invalid/binary_index_offset_past_end.sheaf", "§8 §8.2 offset + nbytes inside the file", past_end)
+
+    def flags(parts):
+        parts["entries"]["flags"][4] = 4
+    broken("invalid/binary_index_flags.sheaf", "§8.2 flags has bits 0 and 1 only", flags)
+
+    def no_checksum_attr(parts):
+        del parts["attrs"]["index_checksum"]
+    broken("invalid/binary_index_no_index_checksum.sheaf", "§8.2 the group records index_checksum", no_checksum_attr)
+
+    def stale_json_checksum(parts):
+        parts["attrs"]["index_checksum"] = "0" * 16
+    broken("invalid/binary_index_stale_checksum.sheaf",
+           "§8.2 index_checksum is the checksum of the JSON index's bytes (a reader trusts it; a verifier checks it)",
+           stale_json_checksum, stage="verify")
+
+    def disagrees(parts):
+        # The binary index says (2, 3) where the JSON says (3, 2): a load trusts it, verify reports it.
+        parts["shapes"][6:8] = [2, 3]
+    broken("invalid/binary_index_disagrees.sheaf",
+           "§8.2 the binary index says what the JSON index says (a reader trusts it; a verifier compares them)",
+           disagrees, stage="verify")
 
 
 def invalid_fixtures():
@@ -561,6 +714,7 @@ def main():
     os.makedirs(os.path.join(OUT, "invalid"))
     valid_fixtures()
     invalid_fixtures()
+    binary_index_fixtures()
     # Valid fixtures must be aligned as the spec asks (h5py cannot turn off the
     # small-data block, so check rather than assume).
     for record in MANIFEST:

@@ -19,6 +19,9 @@ public enum FormatLayout {
     public static let tensorsGroup = "tensors"
     /// The dataset holding the JSON index.
     public static let indexDataset = "_sheaf_index"
+    /// The group of the binary index (§8.2, version 1.5): the index as fixed
+    /// records, read at open instead of the JSON when present.
+    public static let binaryIndexGroup = "_sheaf_binary_index"
     /// The group of packed small tensors (§18): arenas `0`, `1`, …, and
     /// ``packedReferences`` and ``packedKeys``.
     public static let packedGroup = "_sheaf_packed"
@@ -36,6 +39,8 @@ public enum FormatLayout {
     public static let blockChecksumVersion = "1.2"
     /// The version a file with packed small tensors (§18) declares.
     public static let packedVersion = "1.4"
+    /// The version a file with a binary index (§8.2) declares.
+    public static let binaryIndexVersion = "1.5"
 
     /// Raw data of contiguous datasets starts at a multiple of this.
     public static let alignment = 64

@@ -147,5 +147,33 @@ package struct HDF5Dataset: ~Copyable {
         }
     }
 
+    /// Reads `rows` of a 1-d dataset into `buffer`, converted by HDF5 to
+    /// `memoryType`. The caller runs ``checkReadable()`` first, once for all
+    /// the rows it reads.
+    /// - Complexity: O(rows.count): only those elements are read.
+    package func read(rows: Range<Int>, into buffer: UnsafeMutableRawBufferPointer, as memoryType: borrowing HDF5Datatype) throws(HDF5Error) {
+        let id = id, typeID = memoryType.id
+        guard let shape = try shape(), shape.count == 1, rows.lowerBound >= 0, rows.upperBound <= shape[0] else {
+            throw HDF5Error(operation: "H5Dread", object: path, message: "rows \(rows) of a dataset that is not 1-d of at least \(rows.upperBound) elements")
+        }
+        let size = Int(try HDF5Library.call("H5Tget_size", path, failed: { $0 == 0 }) { H5Tget_size(typeID) })
+        guard rows.count.multipliedReportingOverflow(by: size) == (buffer.count, false) else {
+            throw HDF5Error(operation: "H5Dread", object: path,
+                            message: "a buffer of \(buffer.count) bytes for \(rows.count) elements of \(size) bytes")
+        }
+        guard !rows.isEmpty else { return }
+        let fileSpace = HDF5Dataspace(handle: try HDF5Handle("H5Dget_space", path) { H5Dget_space(id) })
+        let fileSpaceID = fileSpace.id
+        let start = [hsize_t(rows.lowerBound)], count = [hsize_t(rows.count)]
+        try HDF5Library.call("H5Sselect_hyperslab", path) {
+            H5Sselect_hyperslab(fileSpaceID, H5S_SELECT_SET, start, nil, count, nil)
+        }
+        let memorySpace = try HDF5Dataspace(shape: [rows.count])
+        let memorySpaceID = memorySpace.id
+        try HDF5Library.call("H5Dread", path) {
+            H5Dread(id, typeID, memorySpaceID, fileSpaceID, chdf5_p_default(), buffer.baseAddress)
+        }
+    }
+
     package consuming func close() throws(HDF5Error) { try handle.close() }
 }

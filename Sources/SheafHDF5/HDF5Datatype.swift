@@ -49,10 +49,67 @@ package struct HDF5Datatype: ~Copyable {
         HDF5Datatype(handle: try HDF5Handle("H5Tcopy", "string type") { chdf5_create_vlen_utf8_type() })
     }
 
+    /// A compound type of `size` bytes with `members` at their offsets: what
+    /// h5py reads as a NumPy structured array.
+    package static func compound(size: Int, members: [HDF5CompoundMember]) throws(HDF5Error) -> HDF5Datatype {
+        let type = HDF5Datatype(handle: try HDF5Handle("H5Tcreate", "compound type") {
+            chdf5_prepare()
+            return H5Tcreate(H5T_COMPOUND, size)
+        })
+        let typeID = type.id
+        for member in members {
+            let memberType: HDF5Datatype
+            switch member.kind {
+            case .integer(let bits, let signed):
+                memberType = try .int(bits: bits, signed: signed)
+            case .enumeration(let names):
+                let base = try HDF5Datatype.int(bits: 8, signed: false)
+                let baseID = base.id
+                memberType = HDF5Datatype(handle: try HDF5Handle("H5Tenum_create", member.name) { H5Tenum_create(baseID) })
+                let enumID = memberType.id
+                for (value, name) in names.enumerated() {
+                    var raw = UInt8(value)
+                    try HDF5Library.call("H5Tenum_insert", name) { H5Tenum_insert(enumID, name, &raw) }
+                }
+            }
+            let memberID = memberType.id
+            try HDF5Library.call("H5Tinsert", member.name) { H5Tinsert(typeID, member.name, member.offset, memberID) }
+        }
+        return type
+    }
+
+    /// Whether this type and `other` are the same type (`H5Tequal`: class,
+    /// size, byte order, and for compounds and enumerations every member's
+    /// name, offset or value, and type): one call, for checking a type a file
+    /// declares against the one expected.
+    package func isEqual(to other: borrowing HDF5Datatype) throws(HDF5Error) -> Bool {
+        let id = id, otherID = other.id
+        return try HDF5Library.call("H5Tequal", handle.object) { H5Tequal(id, otherID) } > 0
+    }
+
     /// A structural description of this type, for matching against what a file
     /// declares.
     package func describe() throws(HDF5Error) -> HDF5TypeInfo {
         try HDF5TypeInfo(id: id, object: handle.object, depth: 0)
+    }
+}
+
+/// One member of a compound type made by ``HDF5Datatype/compound(size:members:)``.
+package struct HDF5CompoundMember: Sendable {
+    package enum Kind: Sendable {
+        /// A little-endian integer of `bits` bits.
+        case integer(bits: Int, signed: Bool)
+        /// An enumeration of 8-bit unsigned integers: `names[i]` has the value `i`.
+        case enumeration([String])
+    }
+    package var name: String
+    package var offset: Int
+    package var kind: Kind
+
+    package init(_ name: String, at offset: Int, _ kind: Kind) {
+        self.name = name
+        self.offset = offset
+        self.kind = kind
     }
 }
 

@@ -33,6 +33,46 @@ def meta(value):
     return value
 
 
+def check_binary_index(group, index, algorithm, raw_index):
+    """Section 8.2: the binary index, read as NumPy structured arrays, says what the JSON says."""
+    problems = []
+    if group.attrs["index_checksum"] != checksum(algorithm, raw_index):
+        problems.append("binary index: index_checksum")
+    if group.attrs.get("metadata_checksum") != index.get("metadata_checksum"):
+        problems.append("binary index: metadata_checksum")
+    records = group["entries"][()]
+    dtype_names = {v: k for k, v in h5py.check_enum_dtype(group["entries"].dtype["dtype"]).items()}
+    storage_names = {v: k for k, v in h5py.check_enum_dtype(group["entries"].dtype["storage"]).items()}
+    keys, shapes, blocks = group["keys"][()].tobytes(), group["shapes"][()].tolist(), group["block_checksums"][()].tolist()
+    if len(records) != len(index["tensors"]):
+        return problems + ["binary index: %d records" % len(records)]
+    k = s = b = 0
+    for position, (r, e) in enumerate(zip(records, index["tensors"])):
+        key = keys[k:k + int(r["key_length"])].decode()
+        k += int(r["key_length"])
+        shape = shapes[s:s + int(r["rank"])]
+        s += int(r["rank"])
+        count = -(-int(r["nbytes"]) // int(r["block_size"])) if r["block_size"] else 0
+        block = ["%0*x" % (len(e["checksum"]), v) for v in blocks[b:b + count]]
+        b += count
+        owner = int(r["tied_to"])
+        got = {"key": key, "dtype": dtype_names[int(r["dtype"])], "storage": storage_names[int(r["storage"])],
+               "shape": shape, "nbytes": int(r["nbytes"]), "checksum": "%0*x" % (len(e["checksum"]), int(r["checksum"])),
+               "offset": None if r["offset"] < 0 else int(r["offset"]),
+               "tied_to": None if owner < 0 else index["tensors"][owner]["key"],
+               "metadata": bool(r["flags"] & 1),
+               "metadata_checksum": "%0*x" % (len(e["checksum"]), int(r["metadata_checksum"])) if r["flags"] & 2 else None,
+               "block_size": int(r["block_size"]) or None, "block_checksums": block or None,
+               "arena": None if r["arena"] < 0 else int(r["arena"]),
+               "arena_start": None if r["arena_start"] < 0 else int(r["arena_start"])}
+        want = {name: e.get(name) for name in got}
+        if got != want:
+            problems.append("binary index entry %d: %r != %r" % (position, got, want))
+    if (k, s, b) != (len(keys), len(shapes), len(blocks)):
+        problems.append("binary index: unused keys, shapes or block checksums")
+    return problems
+
+
 def check(path, expected):
     problems = []
     with h5py.File(path, "r") as f:
@@ -48,6 +88,8 @@ def check(path, expected):
             problems.append("file metadata %r != %r" % (file_meta, expected["metadata"]))
         if index.get("metadata_checksum") != checksum(algorithm, metadata_bytes(file_meta)):
             problems.append("file metadata checksum")
+        if "_sheaf_binary_index" in f:
+            problems += check_binary_index(f["_sheaf_binary_index"], index, algorithm, f["_sheaf_index"][()].tobytes())
         # Packed tensors (section 18): each key's region reference into its arena.
         where = {}
         if "_sheaf_packed" in f:

@@ -34,6 +34,32 @@ if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--open-loop" {
     exit(0)
 }
 
+// The binary index's effect on a lazy open (Spec §8.2): N tensors of 256
+// float32 saved with and without it, median of 50 opens each, and the saves.
+// With a path after N, the file with the binary index is left there (for --open-loop).
+if CommandLine.arguments.count >= 3, CommandLine.arguments[1] == "--index-sweep" {
+    var sd = StateDict()
+    for i in 0..<(Int(CommandLine.arguments[2]) ?? 10_000) { sd["t\(i)"] = try Tensor(shape: [256], scalars: Array(repeating: Float(i), count: 256)) }
+    let keep = CommandLine.arguments.count > 3
+    let path = keep ? CommandLine.arguments[3] : FileManager.default.temporaryDirectory.path + "/sheaf-index-sweep-\(getpid()).sheaf"
+    defer { if !keep { try? FileManager.default.removeItem(atPath: path) } }
+    func median(_ runs: Int, _ body: () throws -> Void) throws -> Double {
+        var samples: [Double] = []
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        return samples.sorted()[runs / 2]
+    }
+    for threshold in [nil, 0] as [Int?] {
+        let save = try median(9) { try sd.save(to: path, options: SaveOptions(binaryIndexThreshold: threshold)) }
+        let open = try median(51) { _ = try SheafFile(path: path).entries.count }
+        print("\(threshold == nil ? "JSON index  " : "binary index"): save \(save) ms, lazy open \(open) ms (\(sd.count) tensors)")
+    }
+    exit(0)
+}
+
 // A profiling loop: load a whole file N times (for perf).
 if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--load-loop" {
     for _ in 0..<(Int(CommandLine.arguments[3]) ?? 1) { _ = try StateDict(contentsOf: CommandLine.arguments[2]).count }
@@ -173,6 +199,10 @@ for name in ["large", "many-small", "model-like", "gpt2-124m", "llama-bf16"] whe
     add(name, Row(name: "Sheaf full load (default: index trusted; checksums verified)", ms: try time(options.runs) { _ = try StateDict(contentsOf: path) }, isSheaf: true))
     add(name, Row(name: "Sheaf full load (trustIndex: false; each dataset cross-checked)", ms: try time(options.runs) { _ = try StateDict(contentsOf: path, trustIndex: false) }, isSheaf: true))
     add(name, Row(name: "Sheaf lazy open (keys + shapes)", ms: try time(options.runs) { _ = try SheafFile(path: path).entries.count }, isSheaf: true))
+    // The same file without its binary index (Spec §8.2): the JSON index parsed.
+    let jsonOnly = folder + "/\(name)-json-index.sheaf"
+    try sd.save(to: jsonOnly, options: SaveOptions(binaryIndexThreshold: nil))
+    add(name, Row(name: "Sheaf lazy open, JSON index only (binary index off)", ms: try time(options.runs) { _ = try SheafFile(path: jsonOnly).entries.count }, isSheaf: true))
     let key = sd.keys[sd.count / 2]
     add(name, Row(name: "Sheaf lazy open + read one tensor", ms: try time(options.runs) { _ = try SheafFile(path: path).tensor(key) }, isSheaf: true))
     // safetensors of the same data, for the peers and for convert.

@@ -77,9 +77,52 @@ extension SheafFile {
             throw SheafError(.unknownKind, file: path, "unknown kind '\(header.kind)', expected tensor, list or dict")
         }
         let (version, algorithm, metadata) = (header.version, header.algorithm, header.metadata)
-        let json = try Self.readIndexBytes(root, path: path)
+        // The binary index (§8.2) when the file has one, else the JSON (§8).
+        let index: CheckedIndex
+        if try BinaryIndex.isPresent(in: root, path: path) {
+            // The JSON stays the file's index for other readers: it must be there.
+            guard try hdf5(path, { () throws(HDF5Error) in try root.contains(FormatLayout.indexDataset) }) else {
+                throw SheafError(.invalidIndex, file: path, "missing index dataset '/\(FormatLayout.indexDataset)'")
+            }
+            index = try BinaryIndex.read(root, kind: kind, algorithm: algorithm, fileSize: fileSize, path: path)
+        } else {
+            index = try Self.checkJSONIndex(try Self.readIndexBytes(root, path: path), kind: kind, algorithm: algorithm,
+                                            fileSize: fileSize, path: path)
+        }
+        if let expected = index.metadataChecksum {
+            let found = MetadataDigest.encode(metadata).withUnsafeBytes { algorithm.digest($0) }
+            guard found == expected else {
+                throw SheafError(.checksumMismatch, file: path,
+                                 "file metadata checksum mismatch: the metadata attributes do not match the index's \(algorithm.rawValue) checksum \(algorithm.format(expected))")
+            }
+        }
+        let table = index.table
+        if let structure = index.structure {
+            try SheafWriter.validate(structure, keys: Set((0..<table.count).map(table.key(at:))), metadata: metadata, file: path)
+        }
+        guard try hdf5(path, { () throws(HDF5Error) in try root.contains(FormatLayout.tensorsGroup) }) else {
+            throw SheafError(.invalidFile, file: path, "missing group '/\(FormatLayout.tensorsGroup)'")
+        }
+        let tensors = try hdf5(path) { () throws(HDF5Error) in try root.openGroup(FormatLayout.tensorsGroup) }
+        opened = true
+        return SheafFile(path: path, kind: kind, version: version, checksumAlgorithm: algorithm, metadata: metadata,
+                         structure: index.structure, indexChecksum: index.indexChecksum, table: table, file: file, tensors: tensors, descriptor: descriptor,
+                         fileSize: fileSize)
+    }
+
+    /// An index read and checked: the entries, the structure, the file
+    /// metadata's recorded checksum, and the checksum of the JSON's bytes.
+    struct CheckedIndex {
+        var table: IndexTable
+        var structure: CheckpointNode?
+        var metadataChecksum: UInt64?
+        var indexChecksum: UInt64
+    }
+
+    /// Parses the JSON index (§8) and checks every entry as it is read.
+    static func checkJSONIndex(_ json: [UInt8], kind: SheafKind, algorithm: ChecksumAlgorithm,
+                               fileSize: Int, path: String) throws(SheafError) -> CheckedIndex {
         // The fast reader; Foundation's decoder describes what is wrong when it fails.
-        // Each entry is checked as it is read.
         var validator = IndexValidator(kind: kind, algorithm: algorithm, fileSize: fileSize, path: path, capacity: json.count / 128)
         let document: RawIndex
         switch try IndexParser.table(json, &validator) {
@@ -96,28 +139,15 @@ extension SheafFile {
             throw SheafError(.invalidIndex, file: path,
                              "the index is not JSON of the form Spec/FORMAT.md section 8 gives (a member repeated, or not an integer where one is required)")
         }
+        var metadataChecksum: UInt64?
         if let recorded = document.metadataChecksum {
-            guard let expected = algorithm.parse(recorded) else {
+            guard let value = algorithm.parse(recorded) else {
                 throw SheafError(.invalidIndex, file: path, "metadata_checksum '\(recorded)' is not a \(algorithm.rawValue) hex value")
             }
-            let found = MetadataDigest.encode(metadata).withUnsafeBytes { algorithm.digest($0) }
-            guard found == expected else {
-                throw SheafError(.checksumMismatch, file: path,
-                                 "file metadata checksum mismatch: the metadata attributes do not match the index's \(algorithm.rawValue) checksum \(recorded)")
-            }
+            metadataChecksum = value
         }
-        let table = try validator.finish(dimensions: document.dimensions)
-        if let structure = document.structure {
-            try SheafWriter.validate(structure, keys: Set((0..<table.count).map(table.key(at:))), metadata: metadata, file: path)
-        }
-        guard try hdf5(path, { () throws(HDF5Error) in try root.contains(FormatLayout.tensorsGroup) }) else {
-            throw SheafError(.invalidFile, file: path, "missing group '/\(FormatLayout.tensorsGroup)'")
-        }
-        let tensors = try hdf5(path) { () throws(HDF5Error) in try root.openGroup(FormatLayout.tensorsGroup) }
-        opened = true
-        return SheafFile(path: path, kind: kind, version: version, checksumAlgorithm: algorithm, metadata: metadata,
-                         structure: document.structure, indexChecksum: json.withUnsafeBytes { algorithm.digest($0) }, table: table, file: file, tensors: tensors, descriptor: descriptor,
-                         fileSize: fileSize)
+        return CheckedIndex(table: try validator.finish(dimensions: document.dimensions), structure: document.structure,
+                            metadataChecksum: metadataChecksum, indexChecksum: json.withUnsafeBytes { algorithm.digest($0) })
     }
 
     /// The root attributes of §2 and the file's metadata, checked: format

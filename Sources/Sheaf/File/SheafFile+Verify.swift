@@ -56,6 +56,7 @@ extension SheafFile {
         } catch {
             return [VerificationProblem(key: error.key, message: error.message, code: error.code)]
         }
+        verifyBinaryIndex(report: report)
         let names = Set(links.map(\.name))
         var addresses: [String: UInt64] = [:]
         var owners: [UInt64: String] = [:]
@@ -114,6 +115,43 @@ extension SheafFile {
             }
         }
         return problems
+    }
+
+    /// Section 8.2: a binary index says what the JSON index says. The open
+    /// read the binary index; here the JSON is read and checked as a reader
+    /// without the binary index would, and every entry, the structure, the
+    /// metadata checksum and the recorded checksum of the JSON's bytes compared.
+    private func verifyBinaryIndex(report: (String?, SheafError.Code, String) -> Void) {
+        let json: CheckedIndex
+        do throws(SheafError) {
+            let root = try hdf5(path) { () throws(HDF5Error) in try file.root() }
+            guard try BinaryIndex.isPresent(in: root, path: path) else { return }
+            json = try Self.checkJSONIndex(try Self.readIndexBytes(root, path: path), kind: kind, algorithm: checksumAlgorithm,
+                                           fileSize: fileSize, path: path)
+        } catch {
+            report(error.key, error.code, "the JSON index (read without the binary index): \(error.message)")
+            return
+        }
+        let binaryName = "/\(FormatLayout.binaryIndexGroup)"
+        if json.indexChecksum != indexChecksum {
+            report(nil, .invalidIndex, "\(binaryName) records an \(BinaryIndex.indexChecksumAttribute) that is not the checksum of /\(FormatLayout.indexDataset)'s bytes (§8.2)")
+        }
+        if let expected = json.metadataChecksum,
+           MetadataDigest.encode(metadata).withUnsafeBytes({ checksumAlgorithm.digest($0) }) != expected {
+            report(nil, .checksumMismatch, "file metadata checksum mismatch: the metadata attributes do not match the JSON index's \(checksumAlgorithm.rawValue) checksum")
+        }
+        if json.structure != structure {
+            report(nil, .invalidIndex, "\(binaryName) and /\(FormatLayout.indexDataset) record different checkpoint structures (§8.2)")
+        }
+        if json.table.count != table.count {
+            report(nil, .invalidIndex, "\(binaryName) lists \(table.count) tensors, /\(FormatLayout.indexDataset) lists \(json.table.count) (§8.2)")
+        }
+        for position in 0..<min(json.table.count, table.count) {
+            let entry = table.entry(at: position), written = json.table.entry(at: position)
+            if entry != written {
+                report(entry.key, .invalidIndex, "\(binaryName) entry \(position) differs from the JSON index's entry for '\(written.key)' (§8.2)")
+            }
+        }
     }
 
     /// The rules of sections 4, 6 and 8 that concern one dataset's object: the

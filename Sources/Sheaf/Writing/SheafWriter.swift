@@ -220,20 +220,26 @@ public enum SheafWriter {
         try arenas.finish(root: root, index: index, destination: destination)
         // The version is the least that holds what was written (§2), so it is
         // written once every tensor is.
-        let version = !arenas.isEmpty ? FormatLayout.packedVersion
+        let binaryIndex = options.binaryIndexThreshold.map { index.count >= $0 } ?? false
+        let version = binaryIndex ? FormatLayout.binaryIndexVersion
+            : !arenas.isEmpty ? FormatLayout.packedVersion
             : index.contains { $0.block_size != nil } ? FormatLayout.blockChecksumVersion
             : structure != nil ? FormatLayout.structureVersion : FormatLayout.version
         try hdf5(destination) { () throws(HDF5Error) in
             try root.attributes.write(.string(version), name: FormatLayout.versionAttribute)
         }
-        let json = Tensor(try IndexEncoder.encode(IndexDocument(tensors: index,
-                                                         metadata_checksum: MetadataDigest.checksum(metadata, options.checksum),
-                                                         structure: structure)))
+        let metadataChecksum = MetadataDigest.checksum(metadata, options.checksum)
+        let jsonBytes = try IndexEncoder.encode(IndexDocument(tensors: index, metadata_checksum: metadataChecksum, structure: structure))
+        let json = Tensor(jsonBytes)
         try hdf5(destination) { () throws(HDF5Error) in
             let byteType = try HDF5Datatype.int(bits: 8, signed: false)
             let indexDataset = try HDF5Dataset.create(in: root, name: FormatLayout.indexDataset, type: byteType,
                                                       shape: [json.count], storage: .contiguous, data: json.storage.bytes)
             try indexDataset.close()
+        }
+        if binaryIndex {
+            try BinaryIndex.write(index, metadataChecksum: metadataChecksum, structure: structure, json: jsonBytes,
+                                  algorithm: options.checksum, in: root, file: destination)
         }
         do throws(HDF5Error) {
             try group.close()
