@@ -7,7 +7,7 @@ import PackageDescription
 /// The main package is the folder above; its identity is that folder's name.
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent.lowercased()
 
-let targets = ["npy", "safetensors", "zip", "unpickler", "sheaf-index"]
+let targets = ["npy", "safetensors", "zip", "unpickler", "sheaf-index", "sheaf-binary-index"]
 
 let package = Package(
     name: "SheafFuzz",

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}; shift || true
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(npy safetensors zip unpickler sheaf-index)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(npy safetensors zip unpickler sheaf-index sheaf-binary-index)
 for t in "${targets[@]}"; do
   [ -f "Sources/FuzzTargets/Target+$t.swift" ] || { echo "no fuzz target '$t' (Sources/FuzzTargets/Target+$t.swift)"; exit 2; }
 done

@@ -46,8 +46,10 @@ public struct SheafFile: ~Copyable {
     /// The nesting of the checkpoint the keys and metadata were flattened
     /// from (§8.1), when the file records one.
     public let structure: CheckpointNode?
-    /// The file's checksum algorithm over its index's bytes: what a sharded
-    /// set records to tell this shard from any other (§16).
+    /// The file's checksum algorithm over its JSON index's bytes: what a
+    /// sharded set records to tell this shard from any other (§16). A file
+    /// opened from its binary index (§8.2) gives the checksum that index
+    /// records, which ``verify()`` checks against the JSON's bytes.
     public let indexChecksum: UInt64
     /// The tensors, in key order; each ``Entry`` is made when read.
     public var entries: Entries { Entries(table: table) }

@@ -202,6 +202,24 @@ enum BinaryIndex {
             structure = node
         }
 
+        let table = try decode(count: count, keys: keys, dimensions: dimensions, blocks: blocks,
+                               kind: kind, algorithm: algorithm, fileSize: fileSize, path: path) { (rows, bytes) throws(SheafError) in
+            try hdf5(path) { () throws(HDF5Error) in try records.read(rows: rows, into: bytes, as: recordMemoryType) }
+        }
+        return SheafFile.CheckedIndex(table: table, structure: structure, metadataChecksum: metadataChecksum, indexChecksum: indexChecksum)
+    }
+
+    /// Checks `count` records (which `readRecords` copies, a slice of rows at
+    /// a time, into the buffer it is given) with the keys, dimensions and
+    /// block checksums they use, and builds the table: the part of reading a
+    /// binary index that is not libhdf5 (what the fuzz target runs).
+    static func decode(count: Int, keys: [UInt8], dimensions: [Int], blocks: [UInt64], kind: SheafKind, algorithm: ChecksumAlgorithm,
+                       fileSize: Int, path: String,
+                       readRecords: (Range<Int>, UnsafeMutableRawBufferPointer) throws(SheafError) -> Void) throws(SheafError) -> IndexTable {
+        let name = "/\(FormatLayout.binaryIndexGroup)"
+        func invalid(_ message: String, key: String? = nil) -> SheafError {
+            SheafError(.invalidIndex, file: path, key: key, "binary index \(name): \(message)")
+        }
         var validator = IndexValidator(kind: kind, algorithm: algorithm, fileSize: fileSize, path: path, capacity: count,
                                        adoptingKeys: keys, blockChecksums: blocks)
         var keyStart = 0, shapeStart = 0, blockStart = 0
@@ -219,7 +237,7 @@ enum BinaryIndex {
             let rows = sliceStart..<min(sliceStart + slice, count)
             try chunk.withUnsafeMutableBufferPointer { (buffer) throws(SheafError) in
                 let bytes = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[0..<rows.count * recordSize])
-                try hdf5(path) { () throws(HDF5Error) in try records.read(rows: rows, into: bytes, as: recordMemoryType) }
+                try readRecords(rows, bytes)
             }
             try chunk.withUnsafeBufferPointer { (recordBuffer) throws(SheafError) in
             let raw = UnsafeRawBufferPointer(recordBuffer)
@@ -287,8 +305,7 @@ enum BinaryIndex {
         guard keyStart == keys.count, shapeStart == dimensions.count, blockStart == blocks.count else {
             throw invalid("\(keysDataset), \(shapesDataset) and \(blocksDataset) hold \(keys.count), \(dimensions.count) and \(blocks.count) values; the records use \(keyStart), \(shapeStart) and \(blockStart)")
         }
-        let table = try validator.finish(dimensions: dimensions)
-        return SheafFile.CheckedIndex(table: table, structure: structure, metadataChecksum: metadataChecksum, indexChecksum: indexChecksum)
+        return try validator.finish(dimensions: dimensions)
     }
 
     /// The 1-d dataset `name` of `group` and its length, after checking that

@@ -13,7 +13,10 @@ extension SheafFile {
 }
 
 /// Checks the entries of an index one by one, as they are read, against the
-/// format's rules (§8) and the file's size, building the compact table.
+/// format's rules (§8) and the file's size, building the compact table:
+/// ``addKey(_:isASCII:)`` then ``addFields(_:dimensions:tieName:)`` for each,
+/// whether it comes from the JSON (``add(_:text:dimensions:blockTexts:)``
+/// decodes its text) or from the binary index (``BinaryIndex``).
 /// - Complexity: O(bytes of the index); no string or array is made per entry
 ///   unless a key is not ASCII.
 struct IndexValidator {
@@ -137,8 +140,9 @@ struct IndexValidator {
 
     /// Checks the members of the entry whose key ``addKey(_:isASCII:)`` just
     /// added, against §8's rules and the entries before it, and adds it.
-    /// `fields.blocks` must be the block checksums last appended to
-    /// ``blockChecksums``; `tieName` names the tie for messages.
+    /// `fields.blocks` must be where the entry's block checksums lie in
+    /// ``blockChecksums`` (last appended, or the next range of those adopted
+    /// at init); `tieName` names the tie for messages.
     mutating func addFields(_ fields: IndexFields, dimensions: [Int], tieName: (IndexValidator) -> String) throws(SheafError) {
         let position = records.count
         let path = path
