@@ -92,6 +92,43 @@ struct BinaryIndexTests {
         #expect(SheafFile.verify(path: setPath) == [])
     }
 
+    /// One record of §8.2's table for a float32 tensor of `count` elements, contiguous at `offset`.
+    static func record(keyLength: Int, count: Int, offset: Int64 = 4096, tiedTo: Int32 = -1) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: BinaryIndex.recordSize)
+        func put<T: FixedWidthInteger>(_ value: T, _ at: Int) {
+            withUnsafeBytes(of: value.littleEndian) { for (i, byte) in $0.enumerated() { bytes[at + i] = byte } }
+        }
+        put(Int64(count * 4), 0); put(offset, 8); put(UInt64(7), 16); put(Int64(-1), 40)
+        put(UInt32(keyLength), 48); put(tiedTo, 52); put(Int32(-1), 56)
+        put(UInt8(BinaryIndex.dtypes.firstIndex(of: .float32)!), 60); put(UInt8(0), 61); put(UInt8(1), 62)
+        return bytes
+    }
+
+    /// Decodes records and keys (each tensor of rank 1 and `count` elements) as a file's open would.
+    static func decode(_ keys: [[UInt8]], count: Int = 2, tiedTo: [Int32]? = nil) throws(SheafError) -> IndexTable {
+        let records = keys.enumerated().flatMap { record(keyLength: $1.count, count: count, tiedTo: tiedTo?[$0] ?? -1) }
+        return try BinaryIndex.decode(count: keys.count, keys: keys.flatMap { $0 }, dimensions: Array(repeating: count, count: keys.count),
+                                      blocks: [], kind: .dict, algorithm: .xxh3_64, fileSize: 1 << 20, path: "t.sheaf") { (rows, buffer) in
+            records[rows.lowerBound * BinaryIndex.recordSize..<rows.upperBound * BinaryIndex.recordSize].withUnsafeBytes { buffer.copyMemory(from: $0) }
+        }
+    }
+
+    @Test("each record's key is checked: empty, NUL, not UTF-8, repeated (also as canonically equal text); ties only to earlier keys")
+    func recordKeys() throws {
+        let table = try Self.decode([Array("a".utf8), Array("caf\u{E9}".utf8), Array("b".utf8)], tiedTo: [-1, -1, 0])
+        #expect(table.count == 3 && table.key(at: 1) == "caf\u{E9}" && table.position(of: "b") == 2)
+        #expect(table.entry(at: 2).tiedTo == "a")
+        expectSheafError(.invalidKey) { _ = try Self.decode([Array("a".utf8), []]) }
+        let nul = expectSheafError(.invalidKey) { _ = try Self.decode([Array("a".utf8), [0x62, 0x00, 0x63]]) }
+        #expect(nul?.message.contains("NUL") == true)
+        expectSheafError(.invalidIndex) { _ = try Self.decode([[0x61, 0xFF]]) }
+        expectSheafError(.invalidIndex) { _ = try Self.decode([Array("a".utf8), Array("a".utf8)]) }
+        // "é" as one scalar and as e + combining acute are one key to a state dict.
+        expectSheafError(.invalidIndex) { _ = try Self.decode([Array("\u{E9}".utf8), Array("e\u{301}".utf8)]) }
+        expectSheafError(.invalidIndex) { _ = try Self.decode([Array("a".utf8), Array("b".utf8)], tiedTo: [1, -1]) }
+        expectSheafError(.invalidIndex) { _ = try Self.decode([Array("a".utf8)], tiedTo: [0]) }
+    }
+
     @Test("a binary index that disagrees with the JSON is found by verify; one that breaks a rule is refused at open")
     func disagreement() throws {
         // Written by h5py (Fixtures/make_format_fixtures.py): the binary index gives one

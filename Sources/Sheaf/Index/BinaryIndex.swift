@@ -1,3 +1,4 @@
+import Glibc
 import SheafHDF5
 
 /// The binary index of Spec/FORMAT.md §8.2 (version 1.5): the entries of the
@@ -224,13 +225,13 @@ enum BinaryIndex {
         var validator = IndexValidator(kind: kind, algorithm: algorithm, fileSize: fileSize, path: path, capacity: count,
                                        adoptingKeys: keys, blockChecksums: blocks)
         var keyStart = 0, shapeStart = 0, blockStart = 0
-        // When every byte of every key is ASCII, no key needs its own look.
-        let allASCII = keys.withUnsafeBytes { bytes in
+        // When every byte of every key is ASCII, or none is NUL, no key needs its own look.
+        let (allASCII, anyNUL) = keys.withUnsafeBytes { bytes in
             var combined: UInt64 = 0
             let words = bytes.count / 8
             for word in 0..<words { combined |= bytes.loadUnaligned(fromByteOffset: word * 8, as: UInt64.self) }
             for byte in bytes[(words * 8)...] { combined |= UInt64(byte) }
-            return combined & 0x8080_8080_8080_8080 == 0
+            return (combined & 0x8080_8080_8080_8080 == 0, bytes.baseAddress.map { memchr($0, 0, bytes.count) != nil } ?? false)
         }
         let slice = 1024
         var chunk = [UInt8](repeating: 0, count: min(count, slice) * recordSize)
@@ -261,7 +262,7 @@ enum BinaryIndex {
                         func entryProblem(_ message: String) -> SheafError {
                             invalid("entry \(position): \(message)", key: String(decoding: key, as: UTF8.self))
                         }
-                        try validator.addKey(key, isASCII: isASCII)
+                        try validator.addKey(key, isASCII: isASCII, mayHoldNUL: anyNUL)
                         let dtypeCode = Int(load(60, as: UInt8.self)), storageCode = Int(load(61, as: UInt8.self))
                         let rank = Int(load(62, as: UInt8.self)), flags = load(63, as: UInt8.self)
                         let nbytes = load(0, as: Int64.self), offset = load(8, as: Int64.self)

@@ -184,15 +184,20 @@ struct KeyLookup: Sendable {
         let mask = slots.count - 1
         var slot = Self.hash(bytes) & mask
         return keyBytes.withUnsafeBufferPointer { keys in
-            while slots[slot] >= 0 {
-                let position = Int(slots[slot])
-                let start = keyStarts[position], end = keyStarts[position + 1]
-                if end - start == bytes.count, bytes.isEmpty || memcmp(keys.baseAddress! + start, bytes.baseAddress!, bytes.count) == 0 {
-                    return (slot, position)
+            keyStarts.withUnsafeBufferPointer { starts in
+                slots.withUnsafeBufferPointer { slots in
+                    while slots[slot] >= 0 {
+                        let position = Int(slots[slot])
+                        let start = starts[position], end = starts[position + 1]
+                        if end - start == bytes.count,
+                           bytes.isEmpty || memcmp(keys.baseAddress! + start, bytes.baseAddress!, bytes.count) == 0 {
+                            return (slot, position)
+                        }
+                        slot = (slot + 1) & mask
+                    }
+                    return (slot, nil)
                 }
-                slot = (slot + 1) & mask
             }
-            return (slot, nil)
         }
     }
 

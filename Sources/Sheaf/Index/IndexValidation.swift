@@ -105,13 +105,14 @@ struct IndexValidator {
 
     /// Checks the key of the next entry (the count limit, §3's rules, not a
     /// repeat) and adds it: the first step of every entry, whichever index it
-    /// comes from. `isASCII` must say whether every byte of `key` is under 0x80.
-    mutating func addKey(_ key: UnsafeBufferPointer<UInt8>, isASCII: Bool) throws(SheafError) {
+    /// comes from. `isASCII` must say whether every byte of `key` is under 0x80;
+    /// `mayHoldNUL` false says the caller found no NUL byte in it.
+    mutating func addKey(_ key: UnsafeBufferPointer<UInt8>, isASCII: Bool, mayHoldNUL: Bool = true) throws(SheafError) {
         let position = records.count
         guard position < FormatLayout.maxTensors else {
             throw SheafError(.limitExceeded, file: path, "index lists more than \(FormatLayout.maxTensors) tensors, the limit")
         }
-        if let problem = FormatLayout.keyProblem(key) {
+        if key.isEmpty || mayHoldNUL, let problem = FormatLayout.keyProblem(key) {
             throw SheafError(.invalidKey, file: path, key: String(decoding: key, as: UTF8.self), problem)
         }
         if !isASCII, lookup.strings == nil {
@@ -146,21 +147,32 @@ struct IndexValidator {
     mutating func addFields(_ fields: IndexFields, dimensions: [Int], tieName: (IndexValidator) -> String) throws(SheafError) {
         let position = records.count
         let path = path
-        let keyText = keyBytes[keyStarts[position]..<keyStarts[position + 1]]
+        // The key and shape as text only for a message: no copy on the way through.
+        func keyText(_ validator: IndexValidator) -> String { validator.key(at: position) }
         func fail(_ code: SheafError.Code, _ message: String) -> SheafError {
-            SheafError(code, file: path, key: String(decoding: keyText, as: UTF8.self), message)
+            SheafError(code, file: path, key: keyText(self), message)
         }
         let dtype = fields.dtype, storage = fields.storage, nbytes = fields.nbytes
-        let shape = dimensions[Int(fields.shapeStart)..<Int(fields.shapeStart) + Int(fields.shapeCount)]
+        let shapeRange = Int(fields.shapeStart)..<Int(fields.shapeStart) + Int(fields.shapeCount)
         let expected: Int
-        do { expected = try Shape.byteCount(shape, dtype) } catch { throw error.with(file: path, key: String(decoding: keyText, as: UTF8.self)) }
+        do {
+            expected = try dimensions.withUnsafeBufferPointer { (all) throws(SheafError) in
+                try Shape.byteCount(UnsafeBufferPointer(rebasing: all[shapeRange]), dtype)
+            }
+        } catch {
+            throw error.with(file: path, key: keyText(self))
+        }
         guard nbytes == expected else {
-            throw fail(.shapeMismatch, "\(dtype) shape \(Array(shape)) needs \(expected) bytes, index says \(nbytes)")
+            throw fail(.shapeMismatch, "\(dtype) shape \(Array(dimensions[shapeRange])) needs \(expected) bytes, index says \(nbytes)")
         }
         let packed: PackedPlacement?
-        switch SheafFile.packedPlacement(fields) {
-        case .success(let placement): packed = placement
-        case .failure(let message): throw fail(.invalidIndex, message.text)
+        if storage != .packed, fields.arena == nil, fields.arenaStart == nil {
+            packed = nil  // the common case of §18's rule, without building its message
+        } else {
+            switch SheafFile.packedPlacement(fields) {
+            case .success(let placement): packed = placement
+            case .failure(let message): throw fail(.invalidIndex, message.text)
+            }
         }
         if let offset = fields.offset {
             guard storage != .deflate, offset >= 0, offset <= fileSize, nbytes <= fileSize - offset else {
@@ -169,7 +181,7 @@ struct IndexValidator {
         }
         if let first = fields.owner {
             guard first < position, records[first].owner < 0, records[first].dtype == dtype,
-                  dimensions[records[first].shape] == shape,
+                  dimensions[records[first].shape] == dimensions[shapeRange],
                   records[first].checksum == fields.checksum else {
                 throw fail(.invalidIndex, "tied to '\(tieName(self))', which is not an earlier untied key of the same dtype, shape and checksum")
             }
