@@ -95,7 +95,10 @@ def write_binary_index(f, document, algorithm, raw_index, hook=None):
     for name, value in parts.pop("attrs").items():
         group.attrs.create(name, value, dtype=h5py.string_dtype("utf-8"))
     for name, array in parts.items():
-        group.create_dataset(name, data=array, track_times=False)
+        if array is None:  # declared, never written
+            group.create_dataset(name, shape=(100_000_000,), dtype=np.uint8, track_times=False)
+        else:
+            group.create_dataset(name, data=array, track_times=False)
 
 
 def sample(dtype_name, shape, seed):
@@ -480,6 +483,14 @@ def binary_index_fixtures():
     broken("invalid/binary_index_stale_checksum.sheaf",
            "§8.2 index_checksum is the checksum of the JSON index's bytes (a reader trusts it; a verifier checks it)",
            stale_json_checksum, stage="verify")
+
+    def unwritten_keys(parts):
+        # 100 MB of keys declared and never written: nothing is allocated for them (§14's limits).
+        parts["keys"] = None
+    w = base("invalid/binary_index_unwritten_keys.sheaf")
+    w.close("§8.2 §14 a binary index dataset declared far larger than what it stores is refused before anything is allocated",
+            False, "limitExceeded", metadata={"epoch": 7}, binary=True, binary_hook=unwritten_keys)
+    w = None
 
     def disagrees(parts):
         # The binary index says (2, 3) where the JSON says (3, 2): a load trusts it, verify reports it.

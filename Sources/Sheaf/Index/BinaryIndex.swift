@@ -179,23 +179,23 @@ enum BinaryIndex {
         // the reads themselves, and a buffer under glibc's 128 KiB mmap
         // threshold is reused from the heap rather than faulted in afresh.
         let recordMemoryType = try hdf5(path) { () throws(HDF5Error) in try recordType() }
-        let records = try checked(group, entriesDataset, type: recordMemoryType, limit: FormatLayout.maxTensors, path: path)
+        let records = try checked(group, entriesDataset, type: recordMemoryType, limit: FormatLayout.maxTensors, fileSize: fileSize, path: path)
         let count = try hdf5(path) { () throws(HDF5Error) in
             _ = try records.checkReadable()
             return try records.shape()?.first ?? 0
         }
-        let keys = try array(group, keysDataset, of: UInt8.self, elementSize: 1, limit: FormatLayout.maxIndexBytes, path: path) { () throws(HDF5Error) in
+        let keys = try array(group, keysDataset, of: UInt8.self, elementSize: 1, limit: FormatLayout.maxIndexBytes, fileSize: fileSize, path: path) { () throws(HDF5Error) in
             try .int(bits: 8, signed: false)
         }
-        let dimensions = try array(group, shapesDataset, of: Int.self, elementSize: 8, limit: FormatLayout.maxIndexBytes / 8, path: path) { () throws(HDF5Error) in
+        let dimensions = try array(group, shapesDataset, of: Int.self, elementSize: 8, limit: FormatLayout.maxIndexBytes / 8, fileSize: fileSize, path: path) { () throws(HDF5Error) in
             try .int(bits: 64, signed: true)
         }
-        let blocks = try array(group, blocksDataset, of: UInt64.self, elementSize: 8, limit: FormatLayout.maxIndexBytes / 8, path: path) { () throws(HDF5Error) in
+        let blocks = try array(group, blocksDataset, of: UInt64.self, elementSize: 8, limit: FormatLayout.maxIndexBytes / 8, fileSize: fileSize, path: path) { () throws(HDF5Error) in
             try .int(bits: 64, signed: false)
         }
         var structure: CheckpointNode?
         if try hdf5(path, { () throws(HDF5Error) in try group.contains(structureDataset) }) {
-            let text = try array(group, structureDataset, of: UInt8.self, elementSize: 1, limit: FormatLayout.maxIndexBytes, path: path) { () throws(HDF5Error) in
+            let text = try array(group, structureDataset, of: UInt8.self, elementSize: 1, limit: FormatLayout.maxIndexBytes, fileSize: fileSize, path: path) { () throws(HDF5Error) in
                 try .int(bits: 8, signed: false)
             }
             guard let value = JSONReader.value(of: text), let node = CheckpointNode.parse(value) else {
@@ -312,8 +312,11 @@ enum BinaryIndex {
 
     /// The 1-d dataset `name` of `group` and its length, after checking that
     /// its type is exactly `type` and it has at most `limit` elements.
+    /// Its stored bytes must fit in the file (`fileSize`): nothing is allocated
+    /// for more than a file can hold.
     private static func checked(_ group: borrowing HDF5Group, _ name: String, type: borrowing HDF5Datatype, limit: Int,
-                                path: String) throws(SheafError) -> HDF5Dataset {
+                                fileSize: Int, path: String) throws(SheafError) -> HDF5Dataset {
+        let object = "/\(FormatLayout.binaryIndexGroup)/\(name)"
         let result = try hdf5(path) { () throws(HDF5Error) -> HDF5Dataset? in
             guard try group.contains(name) else { return nil }
             let dataset = try group.openDataset(name)
@@ -322,7 +325,11 @@ enum BinaryIndex {
             return dataset
         }
         guard let result else {
-            throw SheafError(.invalidIndex, file: path, "binary index /\(FormatLayout.binaryIndexGroup)/\(name) must be a 1-d dataset of at most \(limit) elements of the type §8.2 gives")
+            throw SheafError(.invalidIndex, file: path, "binary index \(object) must be a 1-d dataset of at most \(limit) elements of the type §8.2 gives")
+        }
+        let stored = try hdf5(path) { () throws(HDF5Error) in try result.storageSize() }
+        guard stored <= UInt64(fileSize) else {
+            throw SheafError(.invalidIndex, file: path, "binary index \(object) declares \(stored) stored bytes, more than the \(fileSize)-byte file holds")
         }
         return result
     }
@@ -330,9 +337,9 @@ enum BinaryIndex {
     /// The 1-d dataset `name` of `group` as an array, after checking that its
     /// type is exactly `type` and it has at most `limit` elements.
     private static func array<T: BitwiseCopyable>(_ group: borrowing HDF5Group, _ name: String, of: T.Type, elementSize: Int, limit: Int,
-                                                   path: String, type makeType: () throws(HDF5Error) -> HDF5Datatype) throws(SheafError) -> [T] {
+                                                   fileSize: Int, path: String, type makeType: () throws(HDF5Error) -> HDF5Datatype) throws(SheafError) -> [T] {
         let memoryType = try hdf5(path) { () throws(HDF5Error) in try makeType() }
-        let dataset = try checked(group, name, type: memoryType, limit: limit, path: path)
+        let dataset = try checked(group, name, type: memoryType, limit: limit, fileSize: fileSize, path: path)
         let result = try hdf5(path) { () throws(HDF5Error) -> [T]? in
             let count = try dataset.shape()?.first ?? 0
             let elements = count * elementSize / MemoryLayout<T>.stride
