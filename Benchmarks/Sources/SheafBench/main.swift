@@ -43,18 +43,9 @@ if CommandLine.arguments.count >= 3, CommandLine.arguments[1] == "--index-sweep"
     let keep = CommandLine.arguments.count > 3
     let path = keep ? CommandLine.arguments[3] : FileManager.default.temporaryDirectory.path + "/sheaf-index-sweep-\(getpid()).sheaf"
     defer { if !keep { try? FileManager.default.removeItem(atPath: path) } }
-    func median(_ runs: Int, _ body: () throws -> Void) throws -> Double {
-        var samples: [Double] = []
-        for _ in 0..<runs {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try body()
-            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-        }
-        return samples.sorted()[runs / 2]
-    }
     for threshold in [nil, 0] as [Int?] {
-        let save = try median(9) { try sd.save(to: path, options: SaveOptions(binaryIndexThreshold: threshold)) }
-        let open = try median(51) { _ = try SheafFile(path: path).entries.count }
+        let save = try time(9) { try sd.save(to: path, options: SaveOptions(binaryIndexThreshold: threshold)) }
+        let open = try time(51) { _ = try SheafFile(path: path).entries.count }
         print("\(threshold == nil ? "JSON index  " : "binary index"): save \(save) ms, lazy open \(open) ms (\(sd.count) tensors)")
     }
     exit(0)

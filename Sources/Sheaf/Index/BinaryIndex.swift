@@ -155,10 +155,7 @@ enum BinaryIndex {
     /// - Complexity: O(number of tensors + bytes of keys, dimensions and block checksums).
     static func read(_ root: borrowing HDF5Group, kind: SheafKind, algorithm: ChecksumAlgorithm,
                      fileSize: Int, path: String) throws(SheafError) -> SheafFile.CheckedIndex {
-        let name = "/\(FormatLayout.binaryIndexGroup)"
-        func invalid(_ message: String, key: String? = nil) -> SheafError {
-            SheafError(.invalidIndex, file: path, key: key, "binary index \(name): \(message)")
-        }
+        func invalid(_ message: String, key: String? = nil) -> SheafError { problem(message, key: key, path: path) }
         let group = try hdf5(path) { () throws(HDF5Error) in try root.openGroup(FormatLayout.binaryIndexGroup) }
         // The group's attributes: the JSON's checksum, and the file metadata's when recorded.
         func checksumAttribute(_ attribute: String) throws(SheafError) -> UInt64? {
@@ -211,6 +208,11 @@ enum BinaryIndex {
         return SheafFile.CheckedIndex(table: table, structure: structure, metadataChecksum: metadataChecksum, indexChecksum: indexChecksum)
     }
 
+    /// An `invalidIndex` error about the binary index of the file at `path`.
+    private static func problem(_ message: String, key: String?, path: String) -> SheafError {
+        SheafError(.invalidIndex, file: path, key: key, "binary index /\(FormatLayout.binaryIndexGroup): \(message)")
+    }
+
     /// Checks `count` records (which `readRecords` copies, a slice of rows at
     /// a time, into the buffer it is given) with the keys, dimensions and
     /// block checksums they use, and builds the table: the part of reading a
@@ -218,10 +220,7 @@ enum BinaryIndex {
     static func decode(count: Int, keys: [UInt8], dimensions: [Int], blocks: [UInt64], kind: SheafKind, algorithm: ChecksumAlgorithm,
                        fileSize: Int, path: String,
                        readRecords: (Range<Int>, UnsafeMutableRawBufferPointer) throws(SheafError) -> Void) throws(SheafError) -> IndexTable {
-        let name = "/\(FormatLayout.binaryIndexGroup)"
-        func invalid(_ message: String, key: String? = nil) -> SheafError {
-            SheafError(.invalidIndex, file: path, key: key, "binary index \(name): \(message)")
-        }
+        func invalid(_ message: String, key: String? = nil) -> SheafError { problem(message, key: key, path: path) }
         var validator = IndexValidator(kind: kind, algorithm: algorithm, fileSize: fileSize, path: path, capacity: count,
                                        adoptingKeys: keys, blockChecksums: blocks)
         var keyStart = 0, shapeStart = 0, blockStart = 0

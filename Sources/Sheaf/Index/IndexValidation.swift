@@ -213,9 +213,6 @@ struct IndexValidator {
         records.append(record)
     }
 
-    /// The entries added so far.
-    var count: Int { records.count }
-
     func key(at position: Int) -> String {
         String(decoding: keyBytes[keyStarts[position]..<keyStarts[position + 1]], as: UTF8.self)
     }
